@@ -1,0 +1,318 @@
+"""The command line: parse, call the core, hand the result to output. Nothing else happens here.
+
+Exit codes: 0 success; 1 a command's own failure (a source image that failed); 2 bad input or
+usage (a missing or invalid file, an unknown option); `capplan check` follows the Nagios plugin
+convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, bad input and usage included.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from capplan import __version__
+from capplan.errors import CapplanError
+from capplan.output import Format
+
+BAD_INPUT = 2
+INTERNAL_ERROR = 70  # EX_SOFTWARE
+# A command whose bad input must not read as one of its results uses its own code.
+BAD_INPUT_BY_COMMAND = {"check": 3}
+
+
+def _command_of(args: Sequence[str]) -> str | None:
+    """The subcommand named in the arguments (top-level options take no values)."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
+def _fail(command: str | None, message: str, code: int) -> NoReturn:
+    prefix = f"capplan {command}" if command else "capplan"
+    sys.stderr.write(f"{prefix}: error: {message}\n")
+    sys.exit(code)
+
+
+class CapplanGroup(TyperGroup):
+    """Turns every error into one line on stderr and the command's documented exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        command = _command_of(argv)
+        before = argv[: argv.index(command)] if command else argv
+        debug = "--debug" in before or os.environ.get("CAPPLAN_DEBUG") == "1"
+        bad_input = BAD_INPUT_BY_COMMAND.get(command or "", BAD_INPUT)
+        try:
+            result = super().main(
+                argv, prog_name or "capplan", complete_var, standalone_mode=False, **extra
+            )
+        except CapplanError as error:
+            if debug:
+                raise
+            _fail(command, error.message, bad_input)
+        except Exception as error:
+            if debug:
+                raise
+            code = getattr(error, "exit_code", None)
+            if isinstance(code, int) and hasattr(error, "format_message"):  # Click's errors
+                message = error.format_message()
+                context = getattr(error, "ctx", None)
+                if context is not None:  # a usage error: the command line itself is wrong
+                    words = str(getattr(context, "command_path", "")).split()[1:]
+                    path = " ".join(["capplan", *words])
+                    _fail(command, f"{message} (see '{path} --help')", bad_input)
+                _fail(command, message, code)
+            _fail(
+                command,
+                f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+                INTERNAL_ERROR,
+            )
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    cls=CapplanGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Capacity planner and sizing calculator for a multi-tenant e-commerce SaaS.",
+    epilog="Exit codes: 0 success, 1 failure of the job itself, 2 bad input or usage "
+    "(check: Nagios codes 0-3, 3 for bad input).",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"capplan {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error (or CAPPLAN_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Capacity planner and sizing calculator for a multi-tenant e-commerce SaaS."""
+
+
+# --- options shared by every command --------------------------------------------------------
+
+TiersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tiers",
+        help="tiers.yaml to use (else $CAPPLAN_TIERS, ./tiers.yaml, the packaged default).",
+        show_default=False,
+    ),
+]
+ThresholdsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--thresholds",
+        help="thresholds.yaml to use (else $CAPPLAN_THRESHOLDS, ./thresholds.yaml, "
+        "the packaged default).",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override one value of tiers.yaml or thresholds.yaml for this run, by its dotted "
+        "path (repeatable): --set assumptions.avg_image_kb=300, "
+        "--set pricing_tiers.business.price_eur=149.",
+        show_default=False,
+    ),
+]
+
+
+def _format_option(*choices: str) -> Any:
+    return typer.Option(
+        "--format", "-f", help=f"Output format: {', '.join(choices)}.", case_sensitive=False
+    )
+
+
+def _load_config(
+    tiers: Path | None, thresholds: Path | None, sets: list[str] | None
+) -> tuple[Any, Any]:
+    from capplan import config
+
+    overrides = [config.parse_override(text) for text in sets or []]
+    return (
+        config.load_tiers(tiers, overrides),
+        config.load_thresholds(thresholds, overrides),
+    )
+
+
+# --- capplan tiers --------------------------------------------------------------------------
+
+
+@app.command()
+def tiers(
+    tiers: TiersOption = None,
+    thresholds: ThresholdsOption = None,
+    sets: SetOption = None,
+    fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
+) -> None:
+    """Show the pricing tiers, the infrastructure tiers (with backups and transitions) and the
+    bandwidth prices of tiers.yaml."""
+    from capplan import output
+
+    tiers_config, _ = _load_config(tiers, thresholds, sets)
+    output.render(output.tiers_report(tiers_config), fmt)
+
+
+# --- capplan size ---------------------------------------------------------------------------
+
+
+@app.command()
+def size(
+    products: Annotated[
+        int, typer.Option("--products", min=0, help="Products in total, over all clients.")
+    ],
+    images_per_product: Annotated[
+        int | None,
+        typer.Option(
+            "--images-per-product",
+            min=0,
+            help="Images per product (default: assumptions.images_per_product, 5).",
+            show_default=False,
+        ),
+    ] = None,
+    orders: Annotated[int, typer.Option("--orders", min=0, help="Orders per month, in total.")] = 0,
+    clients: Annotated[int, typer.Option("--clients", min=0, help="Client shops.")] = 1,
+    api_requests_per_day: Annotated[
+        int,
+        typer.Option("--api-requests-per-day", min=0, help="API requests per client per day."),
+    ] = 0,
+    tiers: TiersOption = None,
+    thresholds: ThresholdsOption = None,
+    sets: SetOption = None,
+    fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
+) -> None:
+    """The Key Formulas for one set of numbers: translations, image files and storage, database
+    size, order items, API requests and egress, each shown with its formula.
+
+    The seed's Scale Projections: capplan size --products 500000 --images-per-product 5
+    --orders 300000 --clients 1000 --api-requests-per-day 10000
+    """
+    from capplan import formulas, output
+
+    tiers_config, _ = _load_config(tiers, thresholds, sets)
+    a = tiers_config.assumptions
+    per_product = a.images_per_product if images_per_product is None else images_per_product
+    demand = formulas.Demand(
+        clients=clients,
+        products=products,
+        product_images=products * per_product,
+        orders_per_month=orders,
+        api_requests_per_day=clients * api_requests_per_day,
+    )
+    result = formulas.totals(demand, a)
+    output.render(output.size_report(result, formulas.explain(demand, result, a)), fmt)
+
+
+# --- capplan project ------------------------------------------------------------------------
+
+
+def _rate(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from capplan.config import parse_rate
+
+    try:
+        return parse_rate(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+@app.command()
+def project(
+    mix: Annotated[
+        Path,
+        typer.Option("--mix", help="mix.yaml: clients per pricing tier (see examples/)."),
+    ],
+    growth: Annotated[
+        str | None,
+        typer.Option(
+            "--growth",
+            help="Monthly compound growth of client counts, e.g. 5%; replaces the mix's "
+            "growth (a tier's own growth still applies). Adds the timeline.",
+            show_default=False,
+        ),
+    ] = None,
+    months: Annotated[
+        int | None,
+        typer.Option(
+            "--months",
+            min=0,
+            max=1200,
+            help="Months of timeline (default 24 when there is growth).",
+            show_default=False,
+        ),
+    ] = None,
+    infra_tier: Annotated[
+        str | None,
+        typer.Option(
+            "--infra-tier",
+            help="Price the mix on this infrastructure tier instead of the recommended one "
+            "(the output says whether it fits).",
+            show_default=False,
+        ),
+    ] = None,
+    tiers: TiersOption = None,
+    thresholds: ThresholdsOption = None,
+    sets: SetOption = None,
+    fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
+) -> None:
+    """Project a tier mix: totals, capacity thresholds, the recommended infrastructure tier and
+    why, costs and margin, bandwidth cost per provider, backups; with growth, a month-by-month
+    timeline with every tier transition and threshold crossed.
+
+    Example: capplan project --mix examples/mix.yaml --growth 5% --months 36
+    """
+    from capplan import config, output
+    from capplan.projection import project as run_projection
+
+    tiers_config, thresholds_config = _load_config(tiers, thresholds, sets)
+    mix_config = config.load_mix(mix, tiers_config)
+    rate = _rate(growth)
+    has_growth = (
+        rate is not None
+        or mix_config.growth is not None
+        or any(row.growth is not None for row in mix_config.tiers.values())
+    )
+    if months is None and has_growth:
+        months = 24
+    result = run_projection(
+        mix_config,
+        tiers_config,
+        thresholds_config,
+        growth=rate,
+        months=months,
+        infra_tier=infra_tier,
+    )
+    output.render(output.projection_report(result), fmt)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()

@@ -1,0 +1,694 @@
+"""Everything that reaches the terminal: one renderer per format, and each result as a Report.
+
+A result of the core becomes a Report: its JSON data (the scripting contract) and the sections a
+person reads (titled tables, notes, an optional chart). The renderers for table (Rich), markdown
+and CSV work on sections; json works on the data. Nothing else in capplan knows about Rich.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from capplan.config import InfraTier, TiersConfig
+    from capplan.formulas import Totals
+    from capplan.projection import Projection
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+Cell = str | int | float | None
+
+
+@dataclass
+class Section:
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[Cell]]
+    statuses: Sequence[str | None] = ()  # per row, colours the row's status cell in a table
+    header: bool = True  # False: a two-column list of names and values
+    in_table: bool = True  # False: only in csv and markdown (the table format shows a chart)
+
+
+@dataclass
+class Report:
+    data: Mapping[str, Any]
+    sections: list[Section]
+    notes: list[str] = field(default_factory=list)
+    chart: Callable[[Console], RenderableType] | None = None
+
+
+UNITS: dict[str, str] = {
+    "clients": "clients",
+    "products": "products",
+    "translations": "rows",
+    "image_files": "files",
+    "image_storage_gb": "GB",
+    "db_size_gb": "GB",
+    "orders_per_month": "orders/month",
+    "order_items_per_month": "items/month",
+    "api_requests_per_month": "requests/month",
+    "egress_tb_per_month": "TB/month",
+}
+
+STATUS_STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+
+def number(value: float | None, decimals: int = 0) -> str:
+    """A figure for a person: thousands separated, no float noise."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "unlimited"
+    if decimals == 0 and abs(value - round(value)) > 1e-9 and abs(value) < 100:
+        decimals = 2  # 27.2 GB must not read 27
+    return f"{value:,.{decimals}f}"
+
+
+def eur(value: float | None) -> str:
+    return "-" if value is None else f"EUR {value:,.0f}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} %"
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: integral floats as integers, others without binary noise."""
+    if isinstance(value, float):
+        if math.isfinite(value) and value == round(value) and abs(value) < 2**53:
+            return int(value)
+        return round(value, 6)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+# --- renderers ------------------------------------------------------------------------------
+
+
+def make_console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120  # piped or captured: wide enough that tables do not wrap
+    return console
+
+
+def render(report: Report, fmt: Format, out: Console | None = None) -> None:
+    if fmt is Format.json:
+        write(json.dumps(plain(report.data), indent=2, ensure_ascii=False) + "\n")
+    elif fmt is Format.csv:
+        write(to_csv(report.sections))
+    elif fmt is Format.markdown:
+        write(to_markdown(report))
+    else:
+        to_table(report, out or make_console())
+
+
+def write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def to_csv(sections: Sequence[Section]) -> str:
+    """One block per section (its header row first), blocks separated by a blank line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for index, section in enumerate(sections):
+        if index:
+            buffer.write("\n")
+        writer.writerow(["section", *section.columns])
+        for row in section.rows:
+            writer.writerow([section.title, *("" if c is None else c for c in row)])
+    return buffer.getvalue()
+
+
+def _md_cell(cell: Cell) -> str:
+    return "" if cell is None else str(cell).replace("|", "\\|")
+
+
+def to_markdown(report: Report) -> str:
+    lines: list[str] = []
+    for section in report.sections:
+        lines += [f"### {section.title}", ""]
+        lines.append("| " + " | ".join(section.columns) + " |")
+        lines.append("|" + "|".join("---" for _ in section.columns) + "|")
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
+        lines.append("")
+    lines += [f"- {note}" for note in report.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _is_numeric(text: str) -> bool:
+    stripped = text.replace(",", "").replace(".", "").replace("-", "").replace(" %", "")
+    return stripped.removeprefix("EUR ").strip().isdigit()
+
+
+def to_table(report: Report, console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    for section in report.sections:
+        if not section.in_table:
+            continue
+        table = Table(
+            title=section.title,
+            title_justify="left",
+            title_style="bold",
+            show_header=section.header,
+        )
+        cells = [[_md_cell(c) for c in row] for row in section.rows]
+        for index, column in enumerate(section.columns):
+            numeric = bool(cells) and all(
+                _is_numeric(r[index]) or r[index] in ("", "-") for r in cells
+            )
+            table.add_column(column, justify="right" if numeric else "left")
+        for row_index, row in enumerate(cells):
+            status = section.statuses[row_index] if row_index < len(section.statuses) else None
+            rendered = [
+                Text(c, style=STATUS_STYLE.get(c, "")) if status and c == status else Text(c)
+                for c in row
+            ]
+            table.add_row(*rendered)
+        console.print(table)
+    if report.chart is not None:
+        console.print(report.chart(console))
+    for note in report.notes:
+        console.print(Text(note, style="yellow" if note.startswith("warning") else ""))
+
+
+# --- capplan size ---------------------------------------------------------------------------
+
+
+def totals_data(totals: Totals) -> dict[str, float]:
+    return {name: getattr(totals, name) for name in UNITS}
+
+
+def totals_section(totals: Totals, explain: Mapping[str, str], title: str) -> Section:
+    rows: list[Sequence[Cell]] = [
+        (name, number(getattr(totals, name)), UNITS[name], explain.get(name, "")) for name in UNITS
+    ]
+    return Section(title, ("total", "value", "unit", "formula"), rows)
+
+
+def size_report(totals: Totals, explain: Mapping[str, str]) -> Report:
+    return Report(
+        data={"totals": totals_data(totals)},
+        sections=[totals_section(totals, explain, "Totals (Key Formulas)")],
+    )
+
+
+# --- capplan tiers --------------------------------------------------------------------------
+
+
+def _limit(value: float | None) -> str:
+    return "unlimited" if value is None else number(value)
+
+
+def _cost_range(tier: InfraTier) -> str:
+    cost = tier.monthly_cost_eur
+    top = f"{cost.max:,.0f}" if cost.max is not None else "+"
+    return f"{cost.min:,.0f}-{top}" if cost.max is not None else f"{cost.min:,.0f}+"
+
+
+def tiers_report(tiers: TiersConfig) -> Report:
+    pricing = Section(
+        "Pricing tiers (per client)",
+        (
+            "id",
+            "price",
+            "products",
+            "images/product",
+            "orders/month",
+            "SKU variants",
+            "team",
+            "API requests/day",
+        ),
+        [
+            (
+                t.id,
+                eur(t.price_eur),
+                _limit(t.products),
+                _limit(t.images_per_product),
+                _limit(t.orders_per_month),
+                f"{t.sku_variants:g}x",
+                _limit(t.team_members),
+                _limit(t.api_requests_per_day),
+            )
+            for t in tiers.pricing_tiers
+        ],
+    )
+    infra = Section(
+        "Infrastructure tiers",
+        ("id", "max clients", "vCPU", "RAM GB", "storage GB", "database", "EUR/month (typical)"),
+        [
+            (
+                t.id,
+                _limit(t.max_clients),
+                t.vcpu,
+                number(t.ram_gb),
+                number(t.storage_gb) + (" + CDN" if t.cdn else ""),
+                t.database,
+                f"{_cost_range(t)} ({t.monthly_cost_eur.typical:,.0f})",
+            )
+            for t in tiers.infrastructure_tiers
+        ],
+    )
+    backups = Section(
+        "Backups and transitions",
+        (
+            "id",
+            "database backup",
+            "file backup",
+            "RTO",
+            "RPO",
+            "into this tier when",
+            "action",
+            "cost increase",
+        ),
+        [
+            (
+                t.id,
+                t.backup.database,
+                t.backup.files,
+                t.backup.rto,
+                t.backup.rpo,
+                t.transition.trigger if t.transition else "-",
+                t.transition.action if t.transition else "-",
+                f"+EUR {t.transition.cost_increase_eur.min:,.0f}-"
+                f"{t.transition.cost_increase_eur.max:,.0f}"
+                if t.transition
+                else "-",
+            )
+            for t in tiers.infrastructure_tiers
+        ],
+    )
+    bandwidth = Section(
+        "Bandwidth prices",
+        ("provider", "currency", "included TB", "price per included TB", "price per extra TB"),
+        [
+            (
+                p.name,
+                p.currency,
+                _limit(p.included_tb),
+                number(p.included_price_per_tb),
+                number(p.extra_price_per_tb),
+            )
+            for p in tiers.bandwidth_providers
+        ],
+    )
+    data = {
+        "pricing_tiers": [t.model_dump() for t in tiers.pricing_tiers],
+        "infrastructure_tiers": [t.model_dump() for t in tiers.infrastructure_tiers],
+        "bandwidth_providers": [p.model_dump() for p in tiers.bandwidth_providers],
+        "assumptions": tiers.assumptions.model_dump(),
+    }
+    return Report(data=data, sections=[pricing, infra, backups, bandwidth])
+
+
+# --- capplan project ------------------------------------------------------------------------
+
+
+def projection_data(p: Projection) -> dict[str, Any]:
+    r = p.recommendation
+    c = p.costs
+    data: dict[str, Any] = {
+        "tiers": [
+            {
+                "tier": line.tier_id,
+                "clients": line.clients,
+                "products_per_client": line.products_per_client,
+                "images_per_product": line.images_per_product,
+                "orders_per_client_per_month": line.orders_per_client,
+                "api_requests_per_client_per_day": line.api_requests_per_client_per_day,
+                "price_eur": line.price_eur,
+                "products": line.products,
+                "images": line.images,
+                "orders_per_month": line.orders_per_month,
+                "api_requests_per_month": line.api_requests_per_month,
+                "revenue_eur": line.revenue_eur,
+            }
+            for line in p.lines
+        ],
+        "totals": totals_data(p.totals),
+        "capacity": [
+            {
+                "metric": s.metric,
+                "value": s.value,
+                "warning": s.warning,
+                "critical": s.critical,
+                "status": s.status,
+                "action": s.action,
+            }
+            for s in p.capacity
+        ],
+        "recommendation": {
+            "infra_tier": r.tier.id,
+            "fits": r.fits,
+            "chosen_by": "--infra-tier" if r.forced else "smallest tier that fits",
+            "binding": r.binding,
+            "reason": r.reason,
+            "rejected": [{"tier": x.tier, "reasons": list(x.reasons)} for x in r.rejected],
+            "disk_gb": r.disk_gb,
+            "disk_limit_gb": r.disk_limit_gb,
+            "sizing_level": p.sizing_level,
+            "disk_threshold_pct": p.disk_threshold_pct,
+            "runway_clients": r.runway_clients,
+            "vcpu": r.tier.vcpu,
+            "ram_gb": r.tier.ram_gb,
+            "storage_gb": r.tier.storage_gb,
+            "database": r.tier.database,
+            "servers": r.tier.servers,
+            "monthly_cost_eur": r.tier.monthly_cost_eur.model_dump(),
+            "backup": r.tier.backup.model_dump(),
+        },
+        "costs": {
+            "revenue_eur": c.revenue_eur,
+            "infra_eur": c.infra_eur,
+            "infra_min_eur": c.infra_min_eur,
+            "infra_max_eur": c.infra_max_eur,
+            "support_eur": c.support_eur,
+            "development_eur": c.development_eur,
+            "cost_per_client_eur": c.cost_per_client_eur,
+            "gross_margin_pct": c.gross_margin_pct,
+            "bandwidth": [
+                {"provider": b.provider, "currency": b.currency, "cost": b.cost}
+                for b in c.bandwidth
+            ],
+        },
+        "assumptions": p.assumptions.model_dump(),
+        "warnings": list(p.warnings),
+    }
+    if p.timeline:
+        data["timeline"] = [
+            {
+                "month": m.month,
+                "clients": m.clients,
+                "products": m.products,
+                "image_storage_gb": m.image_storage_gb,
+                "db_size_gb": m.db_size_gb,
+                "egress_tb_per_month": m.egress_tb_per_month,
+                "revenue_eur": m.revenue_eur,
+                "infra_tier": m.infra_tier,
+                "infra_eur": m.infra_eur,
+                "disk_limit_gb": m.disk_limit_gb,
+            }
+            for m in p.timeline
+        ]
+        data["events"] = [
+            {
+                key: value
+                for key, value in {
+                    "month": e.month,
+                    "kind": e.kind,
+                    "what": e.what,
+                    "from": e.from_tier,
+                    "to": e.to_tier,
+                    "level": e.level,
+                    "trigger": e.trigger,
+                    "action": e.action,
+                    "cost_increase_eur": (
+                        {"min": e.cost_increase_eur[0], "max": e.cost_increase_eur[1]}
+                        if e.cost_increase_eur
+                        else None
+                    ),
+                }.items()
+                if value is not None
+            }
+            for e in p.events
+        ]
+    return data
+
+
+def projection_report(p: Projection) -> Report:
+    r = p.recommendation
+    c = p.costs
+    mix = Section(
+        "Tier mix (totals per plan; per-client figures in --format json)",
+        (
+            "plan",
+            "clients",
+            "price",
+            "products",
+            "images",
+            "orders/month",
+            "API requests/month",
+            "revenue/month",
+        ),
+        [
+            (
+                line.name,
+                number(line.clients),
+                eur(line.price_eur),
+                number(line.products),
+                number(line.images),
+                number(line.orders_per_month),
+                number(line.api_requests_per_month),
+                eur(line.revenue_eur),
+            )
+            for line in p.lines
+        ],
+    )
+    totals = totals_section(p.totals, p.explain, "Totals")
+    capacity = Section(
+        "Capacity thresholds",
+        ("metric", "value", "warning", "critical", "status", "action"),
+        [
+            (
+                s.metric,
+                number(s.value),
+                number(s.warning),
+                number(s.critical),
+                s.status,
+                "-" if s.status == "OK" else s.action,
+            )
+            for s in p.capacity
+        ],
+        statuses=[s.status for s in p.capacity],
+    )
+    tier = r.tier
+    if not r.fits:
+        runway = "none: this tier is already over its limit"
+    elif r.runway_clients is None:
+        runway = "no client limit on this tier"
+    else:
+        runway = f"{r.runway_clients:,} more clients at today's mix"
+    verdict = "fits" if r.fits else "DOES NOT FIT"
+    recommendation = Section(
+        f"Recommended infrastructure: {tier.name} ({verdict})",
+        ("", ""),
+        header=False,
+        rows=[
+            ("tier", f"{tier.id}{' (chosen with --infra-tier)' if r.forced else ''}"),
+            ("binding", r.binding),
+            ("why", r.reason),
+            *[(f"not {x.tier}", "; ".join(x.reasons)) for x in r.rejected],
+            (
+                "disk",
+                f"{number(r.disk_gb)} GB of {number(r.disk_limit_gb)} GB "
+                f"({p.disk_threshold_pct:g} % of {number(tier.storage_gb)} GB, "
+                f"{p.sizing_level} level)",
+            ),
+            ("runway", runway),
+            ("servers", f"{tier.vcpu} vCPU, {number(tier.ram_gb)} GB RAM; {tier.servers}"),
+            ("database", tier.database),
+            (
+                "monthly cost",
+                f"EUR {_cost_range(tier)} (typical {tier.monthly_cost_eur.typical:,.0f})",
+            ),
+            (
+                "backup",
+                f"{tier.backup.database}; files: {tier.backup.files}; "
+                f"RTO {tier.backup.rto}, RPO {tier.backup.rpo}",
+            ),
+        ],
+    )
+    infra_range = (
+        f"typical; range {c.infra_min_eur:,.0f}-{c.infra_max_eur:,.0f}"
+        if c.infra_max_eur
+        else f"typical; from {c.infra_min_eur:,.0f}"
+    )
+    spend = c.infra_eur + c.support_eur + c.development_eur
+    cost_rows: list[Sequence[Cell]] = [
+        ("Revenue", eur(c.revenue_eur), "sum of clients x price"),
+        (f"Infrastructure ({tier.name})", eur(c.infra_eur), infra_range),
+        ("Support", eur(c.support_eur), "assumptions.support_eur_per_month"),
+        ("Development", eur(c.development_eur), "assumptions.development_eur_per_month"),
+        (
+            "Gross margin",
+            pct(c.gross_margin_pct),
+            f"({c.revenue_eur:,.0f} - {spend:,.0f}) / {c.revenue_eur:,.0f}",
+        ),
+        (
+            "Infrastructure per client",
+            "-" if c.cost_per_client_eur is None else f"EUR {c.cost_per_client_eur:,.2f}",
+            "",
+        ),
+    ]
+    cost = Section("Monthly costs", ("item", "amount", "note"), cost_rows)
+    bandwidth = Section(
+        f"Bandwidth: {p.totals.egress_tb_per_month:,.2f} TB egress a month",
+        ("provider", "cost/month"),
+        [(b.provider, f"{b.currency} {b.cost:,.2f}") for b in c.bandwidth],
+    )
+    sections = [mix, totals, capacity, recommendation, cost, bandwidth]
+    a = p.assumptions
+    notes = [f"warning: {w}" for w in p.warnings]
+    notes.append(
+        f"assumptions: {a.avg_image_kb:g} KB stored and {a.served_image_kb:g} KB served per image, "
+        f"{a.image_views_per_product_per_month:g} views per product a month, "
+        f"{a.orders_retained_months:g} month of orders in the database "
+        f"(change any with --set assumptions.KEY=VALUE)"
+    )
+    chart = None
+    if p.timeline:
+        sections.append(
+            Section(
+                "Growth timeline",
+                (
+                    "month",
+                    "clients",
+                    "products",
+                    "storage GB",
+                    "DB GB",
+                    "egress TB",
+                    "revenue",
+                    "tier",
+                    "infra EUR",
+                ),
+                [
+                    (
+                        m.month,
+                        number(m.clients),
+                        number(m.products),
+                        number(m.image_storage_gb),
+                        number(m.db_size_gb, 1),
+                        number(m.egress_tb_per_month, 2),
+                        eur(m.revenue_eur),
+                        m.infra_tier,
+                        number(m.infra_eur),
+                    )
+                    for m in p.timeline
+                ],
+                in_table=False,
+            )
+        )
+        sections.append(
+            Section(
+                "Events",
+                ("month", "kind", "what", "trigger", "action", "cost increase"),
+                [
+                    (
+                        e.month,
+                        e.kind,
+                        e.what + (f" ({e.level})" if e.level else ""),
+                        e.trigger or "-",
+                        e.action or "-",
+                        f"+EUR {e.cost_increase_eur[0]:,.0f}-{e.cost_increase_eur[1]:,.0f}"
+                        if e.cost_increase_eur
+                        else "-",
+                    )
+                    for e in p.events
+                ]
+                or [("-", "-", "no transition and no threshold crossed", "-", "-", "-")],
+            )
+        )
+        chart = lambda console: growth_chart(p, console.width)  # noqa: E731
+    margin = "-" if c.gross_margin_pct is None else f"{c.gross_margin_pct:.1f} %"
+    notes.append(
+        f"=> {tier.name} ({verdict}; binding: {r.binding}, disk {number(r.disk_gb)} of "
+        f"{number(r.disk_limit_gb)} GB); infrastructure EUR {c.infra_eur:,.0f} a month, "
+        f"gross margin {margin}; runway: {runway}."
+    )
+    return Report(data=projection_data(p), sections=sections, notes=notes, chart=chart)
+
+
+def _sample(count: int, most: int, keep: Sequence[int] = ()) -> list[int]:
+    """About `most` indexes spread evenly over range(count): the first, the last, and `keep`."""
+    if count <= most:
+        return list(range(count))
+    step = (count - 1) / (most - 1)
+    return sorted({round(i * step) for i in range(most)} | set(keep))
+
+
+def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> RenderableType:
+    """Clients, disk and monthly infrastructure cost by month, as bars; tier changes marked.
+
+    At most `rows` months are shown (the first, the last, every tier change, and months evenly
+    spread between); the full timeline is in --format json, csv and markdown.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    width = max(10, min(40, (columns - 60) * 2 // 3))
+    timeline = p.timeline
+    top_storage = max(m.image_storage_gb + m.db_size_gb for m in timeline) or 1.0
+    top_cost = max(m.infra_eur for m in timeline) or 1.0
+    table = Table(
+        title="Growth by month (| marks the tier's disk limit; every month in --format csv)",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("month", justify="right")
+    table.add_column("clients", justify="right")
+    table.add_column("disk GB", justify="right")
+    table.add_column("", no_wrap=True, overflow="crop")
+    table.add_column("EUR/month", justify="right")
+    table.add_column("", no_wrap=True, overflow="crop")
+    table.add_column("tier", no_wrap=True)
+    changes = [
+        i for i in range(1, len(timeline)) if timeline[i].infra_tier != timeline[i - 1].infra_tier
+    ]
+    previous_tier = None
+    for index in _sample(len(timeline), rows, changes):
+        m = timeline[index]
+        disk = m.image_storage_gb + m.db_size_gb
+        bar = _bar(disk / top_storage, width)
+        mark = int(m.disk_limit_gb / top_storage * width)
+        if mark < width:
+            bar = bar[:mark] + "|" + bar[mark + 1 :]
+        changed = previous_tier is not None and m.infra_tier != previous_tier
+        previous_tier = m.infra_tier
+        table.add_row(
+            str(m.month),
+            number(m.clients),
+            number(disk),
+            Text(bar, style="cyan"),
+            number(m.infra_eur),
+            Text(_bar(m.infra_eur / top_cost, width // 2), style="green"),
+            Text(
+                m.infra_tier + ("  <- new tier" if changed else ""), style="bold" if changed else ""
+            ),
+        )
+    return table
+
+
+def _bar(fraction: float, width: int) -> str:
+    filled = max(0.0, min(1.0, fraction)) * width
+    full = int(filled)
+    return ("█" * full + ("▌" if filled - full >= 0.5 else "")).ljust(width)

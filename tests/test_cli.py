@@ -1,0 +1,179 @@
+"""The command line as a user meets it: help, version, `size`, `tiers`, formats, usage errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from capplan import __version__
+from capplan.cli import app
+from capplan.output import UNITS
+
+from .conftest import Run
+
+SCALE = (
+    "--products",
+    "500000",
+    "--images-per-product",
+    "5",
+    "--orders",
+    "300000",
+    "--clients",
+    "1000",
+    "--api-requests-per-day",
+    "10000",
+)
+
+
+def all_commands() -> list[list[str]]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: object, prefix: list[str]) -> None:
+        commands = getattr(command, "commands", {})
+        for name, sub in commands.items():
+            paths.append([*prefix, name])
+            walk(sub, [*prefix, name])
+
+    walk(group, [])
+    return paths
+
+
+def test_version(run: Run) -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"capplan {__version__}\n"
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=" ".join)
+def test_every_command_has_help(run: Run, path: list[str]) -> None:
+    result = run(*path, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.stdout
+    # the first line of the docstring is the summary shown by `capplan --help`
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    assert command.help and len(command.help) > 30
+
+
+def test_the_app_lists_its_commands(run: Run) -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in ("tiers", "size", "project"):
+        assert name in result.stdout
+
+
+def test_size_reproduces_the_scale_projections(run: Run) -> None:
+    result = run("size", *SCALE)
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "2,000,000" in rows["translations"]
+    assert "7,500,000" in rows["image_files"]
+    assert "1,500" in rows["image_storage_gb"]
+    assert " 21 " in rows["db_size_gb"]
+    assert "750,000" in rows["order_items_per_month"]
+    assert "300,000,000" in rows["api_requests_per_month"]
+    assert "3.15" in rows["egress_tb_per_month"]
+    assert "500,000 products x 5 images x 3 variants" in rows["image_files"]
+
+
+def test_size_json_contract(run: Run) -> None:
+    result = run("size", *SCALE, "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert set(data["totals"]) == set(UNITS)
+    assert data["totals"] == {
+        "clients": 1000,
+        "products": 500000,
+        "translations": 2000000,
+        "image_files": 7500000,
+        "image_storage_gb": 1500,
+        "db_size_gb": 21,
+        "orders_per_month": 300000,
+        "order_items_per_month": 750000,
+        "api_requests_per_month": 300000000,
+        "egress_tb_per_month": 3.15,
+    }
+    assert all(isinstance(v, (int, float)) for v in data["totals"].values())
+
+
+def test_size_defaults_images_per_product_from_the_assumptions(run: Run) -> None:
+    result = run("size", "--products", "100", "--format", "json")
+    assert json.loads(result.stdout)["totals"]["image_files"] == 100 * 5 * 3
+
+
+def test_size_csv_and_markdown(run: Run) -> None:
+    result = run("size", *SCALE, "--format", "csv")
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["section", "total", "value", "unit", "formula"]
+    assert rows[4][1:3] == ["image_files", "7,500,000"]
+    markdown = run("size", *SCALE, "--format", "markdown").stdout
+    assert "| total | value | unit | formula |" in markdown
+    assert "| image_storage_gb | 1,500 | GB |" in markdown
+
+
+def test_tiers_shows_every_table(run: Run) -> None:
+    result = run("tiers")
+    assert result.exit_code == 0
+    for text in (
+        "Pricing tiers",
+        "Infrastructure tiers",
+        "Backups and transitions",
+        "Bandwidth prices",
+        "Migrate to PostgreSQL",
+        "Streaming replicas",
+        "Cloudflare",
+    ):
+        assert text in result.stdout
+    data = json.loads(run("tiers", "--format", "json").stdout)
+    assert [t["id"] for t in data["infrastructure_tiers"]][-1] == "enterprise"
+    assert data["pricing_tiers"][3]["products"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("size", "--products", "-5"), "Invalid value for '--products'"),
+        (("size",), "Missing option '--products'"),
+        (("size", "--products", "5", "--bogus"), "No such option: --bogus"),
+        (("size", "--products", "5", "--format", "xml"), "Invalid value for '--format'"),
+        (("nonsense",), "No such command 'nonsense'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(run: Run, args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_python_dash_m_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "capplan", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"capplan {__version__}"
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys; from capplan.cli import app; "
+        "heavy = {'PIL', 'psutil', 'pydantic', 'rich', 'yaml', 'psycopg'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,243 @@
+"""tiers.yaml and thresholds.yaml: where they are found, what they must hold, what --set does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from capplan import config
+from capplan.errors import ConfigError
+
+from .conftest import ROOT, Run
+
+Write = Callable[[str, str], Path]
+
+
+def tiers_text() -> str:
+    return (ROOT / "tiers.yaml").read_text(encoding="utf-8")
+
+
+def thresholds_text() -> str:
+    return (ROOT / "thresholds.yaml").read_text(encoding="utf-8")
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_the_packaged_defaults_load() -> None:
+    tiers = config.load_tiers()
+    thresholds = config.load_thresholds()
+    assert [t.id for t in tiers.pricing_tiers] == [
+        "essential",
+        "professional",
+        "business",
+        "enterprise",
+    ]
+    assert [t.id for t in tiers.infrastructure_tiers] == [
+        "starter",
+        "small",
+        "medium",
+        "large",
+        "scale",
+        "enterprise",
+    ]
+    assert thresholds.scaling_triggers.disk_percent.warning == 70
+    assert thresholds.capacity.products_total.critical == 475_000
+    assert len(thresholds.critical_indexes) == 8
+
+
+def test_lookup_order_option_env_cwd_default(
+    write: Write, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cheap = tiers_text().replace("price_eur: 49", "price_eur: 1")
+    env = tiers_text().replace("price_eur: 49", "price_eur: 2")
+    local = tiers_text().replace("price_eur: 49", "price_eur: 3")
+    assert config.load_tiers().pricing_tier("essential").price_eur == 49
+    write("tiers.yaml", local)
+    assert config.load_tiers().pricing_tier("essential").price_eur == 3
+    monkeypatch.setenv(config.TIERS_ENV, str(write("env/tiers.yaml", env)))
+    assert config.load_tiers().pricing_tier("essential").price_eur == 2
+    option = write("option/tiers.yaml", cheap)
+    assert config.load_tiers(option).pricing_tier("essential").price_eur == 1
+
+
+def test_unknown_key_names_file_key_and_line(write: Write) -> None:
+    text = tiers_text().replace("  avg_image_kb: 200", "  avg_image_kb: 200\n  avg_imag_kb: 1")
+    path = write("tiers.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(path)
+    error = caught.value
+    assert error.key == "assumptions.avg_imag_kb"
+    assert error.line == line_of(text, "avg_imag_kb")
+    assert "unknown key; did you mean 'avg_image_kb'? expected one of: languages" in error.message
+    assert error.message.startswith(f"{path}:{error.line}: assumptions.avg_imag_kb:")
+
+
+def test_negative_count_is_refused(write: Write) -> None:
+    text = tiers_text().replace("    products: 500\n", "    products: -500\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(write("t.yaml", text))
+    assert caught.value.key == "pricing_tiers[1].products"
+    assert caught.value.line == line_of(text, "products: -500")
+    assert caught.value.problem == "expected a number >= 0, got -500"
+
+
+def test_wrong_type_is_refused(write: Write) -> None:
+    text = tiers_text().replace("  languages: 4", "  languages: four")
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(write("t.yaml", text))
+    assert caught.value.key == "assumptions.languages"
+    assert "'four'" in caught.value.problem
+
+
+def test_warning_at_or_above_critical_is_refused(write: Write) -> None:
+    text = thresholds_text().replace(
+        "memory_percent: {warning: 75, critical: 90", "memory_percent: {warning: 95, critical: 90"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load_thresholds(write("th.yaml", text))
+    assert caught.value.key == "scaling_triggers.memory_percent"
+    assert caught.value.line == line_of(text, "memory_percent")
+    assert "warning (95) must be below critical (90)" in caught.value.problem
+
+
+def test_invalid_yaml_names_its_line(write: Write) -> None:
+    path = write("bad.yaml", "pricing_tiers:\n  - id: x\n    name: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(path)
+    assert "invalid YAML" in caught.value.message
+    assert caught.value.line is not None and caught.value.line >= 3
+
+
+def test_duplicate_key_is_refused(write: Write) -> None:
+    text = tiers_text().replace("  languages: 4", "  languages: 4\n  languages: 5")
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(write("t.yaml", text))
+    assert caught.value.problem == "duplicate key"
+    assert caught.value.line == line_of(text, "languages: 5")
+
+
+def test_infrastructure_tiers_must_be_ordered(write: Write) -> None:
+    text = tiers_text().replace("max_clients: 300", "max_clients: 90")
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(write("t.yaml", text))
+    assert "ordered by max_clients" in caught.value.problem
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml: file not found"):
+        config.load_tiers(Path("nowhere.yaml"))
+
+
+def test_bands_must_rise(write: Write) -> None:
+    text = thresholds_text().replace(
+        "{from: 100000, label: Degraded", "{from: 5000, label: Degraded"
+    )
+    with pytest.raises(ConfigError, match="not above the band before it"):
+        config.load_thresholds(write("th.yaml", text))
+
+
+def test_set_overrides_a_value_by_dotted_path() -> None:
+    overrides = [
+        config.parse_override("assumptions.avg_image_kb=300"),
+        config.parse_override("pricing_tiers.business.price_eur=149"),
+        config.parse_override("scaling_triggers.cpu_percent.warning=60"),
+    ]
+    tiers = config.load_tiers(overrides=overrides)
+    assert tiers.assumptions.avg_image_kb == 300
+    assert tiers.pricing_tier("business").price_eur == 149
+    assert config.load_thresholds(overrides=overrides).scaling_triggers.cpu_percent.warning == 60
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("assumptions.avg_image_kb=-1", "expected a number >= 0, got -1"),
+        ("assumptions.avg_imag_kb=300", "unknown key"),
+        ("pricing_tiers.gold.price_eur=1", "no item 'gold'"),
+        ("bogus.key=1", "unknown key 'bogus'"),
+        ("assumptions.languages=many", "'many'"),
+        ("assumptions.avg_image_kb", "expected KEY=VALUE"),
+    ],
+)
+def test_set_refuses_a_wrong_path_or_type(assignment: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load_tiers(overrides=[config.parse_override(assignment)])
+    assert message in caught.value.message
+    assert caught.value.message.startswith(f"--set {assignment}")
+
+
+def test_parse_rate() -> None:
+    assert config.parse_rate("5%") == pytest.approx(0.05)
+    assert config.parse_rate("-1.5 %") == pytest.approx(-0.015)
+    for bad in ("5", "0.05", "abc", "-100%"):
+        with pytest.raises(ValueError):
+            config.parse_rate(bad)
+
+
+# --- the same errors through the CLI: one line on stderr, exit 2, no traceback ----------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("  languages: 4", "  languages: -4"),
+            "assumptions.languages: expected a number >= 0, got -4",
+        ),
+        (("  languages: 4", "  langs: 4"), "langs: unknown key; did you mean 'languages'?"),
+        (("  languages: 4", "  languages: [4"), "invalid YAML"),
+        (("  languages: 4", "  languages: four"), "assumptions.languages"),
+    ],
+)
+def test_bad_tiers_file_through_the_cli(
+    run: Run, write: Write, edit: tuple[str, str], expected: str
+) -> None:
+    path = write("tiers.yaml", tiers_text().replace(*edit))
+    result = run("tiers", "--tiers", path)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"capplan tiers: error: {path}:")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_thresholds_file_through_the_cli(run: Run, write: Write) -> None:
+    text = thresholds_text().replace("disk_percent: {warning: 70", "disk_percent: {warning: 90")
+    path = write("th.yaml", text)
+    result = run("size", "--products", "10", "--thresholds", path)
+    assert result.exit_code == 2
+    assert (
+        f"{path}:{line_of(text, 'disk_percent: {')}: scaling_triggers.disk_percent" in result.stderr
+    )
+    assert "warning (90) must be below critical (85)" in result.stderr
+
+
+def test_missing_file_through_the_cli(run: Run) -> None:
+    result = run("tiers", "--tiers", "absent.yaml")
+    assert result.exit_code == 2
+    assert result.stderr == "capplan tiers: error: absent.yaml: file not found\n"
+
+
+def test_set_through_the_cli(run: Run) -> None:
+    result = run(
+        "size",
+        "--products",
+        "1000",
+        "--images-per-product",
+        "1",
+        "--set",
+        "assumptions.avg_image_kb=1000",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert '"image_storage_gb": 3' in result.stdout
+    bad = run("size", "--products", "1000", "--set", "assumptions.nope=1")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("capplan size: error: --set assumptions.nope=1: ")

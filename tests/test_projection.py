@@ -1,0 +1,387 @@
+"""`capplan project`: the seed's mixes, the recommendation, costs, growth, and bad mixes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capplan import config
+from capplan.config import Mix
+from capplan.projection import project, recommend
+
+from .conftest import EXAMPLES, Run
+
+Write = Callable[[str, str], Path]
+TIERS = config.load_tiers()
+THRESHOLDS = config.load_thresholds()
+
+
+def load(name: str) -> Mix:
+    return config.load_mix(EXAMPLES / name, TIERS)
+
+
+def test_multi_tier_mix_gives_the_seeds_totals() -> None:
+    p = project(load("mix.yaml"), TIERS, THRESHOLDS)
+    assert p.totals.clients == 1000
+    assert p.totals.products == 440_000
+    assert p.totals.orders_per_month == 700_000
+    assert [line.products for line in p.lines] == [50_000, 90_000, 150_000, 150_000]
+    assert [line.orders_per_month for line in p.lines] == [50_000, 150_000, 300_000, 200_000]
+
+
+def test_multi_tier_mix_needs_enterprise_because_of_disk() -> None:
+    r = project(load("mix.yaml"), TIERS, THRESHOLDS).recommendation
+    assert r.tier.id == "enterprise"
+    assert r.fits
+    assert r.binding == "disk"
+    rejected = {x.tier: x.reasons for x in r.rejected}
+    assert rejected["scale"] == ("disk 2,007 GB > 1,400 GB, 70 % of 2,000 GB",)
+    assert list(rejected) == ["starter", "small", "medium", "large", "scale"]
+    # runway: 2,800 GB / 2,007.2 GB x 1,000 clients = 1,394 clients
+    assert r.runway_clients == 394
+
+
+def test_scale_target_gives_the_scale_projections() -> None:
+    p = project(load("scale-target.yaml"), TIERS, THRESHOLDS)
+    t = p.totals
+    assert (t.products, t.translations, t.image_files) == (500_000, 2_000_000, 7_500_000)
+    assert t.image_storage_gb == pytest.approx(1500)
+    assert t.db_size_gb == pytest.approx(21)
+    assert (t.orders_per_month, t.order_items_per_month) == (300_000, 750_000)
+    assert t.api_requests_per_month == 300_000_000
+    assert t.egress_tb_per_month == pytest.approx(3.15)
+    assert p.costs.revenue_eur == 149_000
+
+
+def test_scale_target_on_scale_reproduces_the_revenue_versus_cost_table() -> None:
+    """The seed's table prices 1,000 Business clients on Scale: EUR 700-900 of infrastructure."""
+    p = project(load("scale-target.yaml"), TIERS, THRESHOLDS, infra_tier="scale")
+    c = p.costs
+    assert (c.revenue_eur, c.infra_eur, c.infra_min_eur, c.infra_max_eur) == (
+        149_000,
+        700,
+        500,
+        900,
+    )
+    assert (c.support_eur, c.development_eur) == (3_000, 5_000)
+    assert c.gross_margin_pct == pytest.approx(94.2, abs=0.05)
+    # 1,521 GB on 2,000 GB is over the 70 % warning level: capplan says so
+    assert not p.recommendation.fits
+    assert any("disk 1,521 GB > 1,400 GB" in w for w in p.warnings)
+
+
+def test_scale_target_recommendation_is_enterprise_on_disk() -> None:
+    r = project(load("scale-target.yaml"), TIERS, THRESHOLDS).recommendation
+    assert (r.tier.id, r.binding) == ("enterprise", "disk")
+
+
+@pytest.mark.parametrize(
+    ("clients", "tier"),
+    [
+        (1, "starter"),
+        (50, "starter"),
+        (51, "small"),
+        (100, "small"),
+        (101, "medium"),
+        (500, "large"),
+        (501, "scale"),
+        (1000, "scale"),
+        (1001, "enterprise"),
+    ],
+)
+def test_max_clients_is_inclusive(clients: int, tier: str) -> None:
+    assert recommend(TIERS.infrastructure_tiers, clients, 0, 70).tier.id == tier
+
+
+def test_capacity_thresholds_have_statuses() -> None:
+    statuses = {s.metric: s.status for s in project(load("mix.yaml"), TIERS, THRESHOLDS).capacity}
+    assert statuses == {
+        "products_total": "WARNING",
+        "storage_gb": "CRITICAL",
+        "db_size_gb": "CRITICAL",
+    }
+
+
+def test_growth_timeline_and_events() -> None:
+    p = project(load("growing.yaml"), TIERS, THRESHOLDS, months=36)
+    assert [m.month for m in p.timeline] == list(range(37))
+    assert p.timeline[0].clients == 40
+    tiers = [m.infra_tier for m in p.timeline]
+    transitions = [e for e in p.events if e.kind == "transition"]
+    assert [(e.from_tier, e.to_tier) for e in transitions] == [
+        ("starter", "small"),
+        ("small", "medium"),
+        ("medium", "large"),
+    ]
+    for event in transitions:
+        assert tiers[event.month - 1] == event.from_tier
+        assert tiers[event.month] == event.to_tier
+    first = transitions[0]
+    assert (first.trigger, first.action) == ("SQLite becomes bottleneck", "Migrate to PostgreSQL")
+    assert first.cost_increase_eur == (40, 60)
+
+
+def test_a_jump_over_tiers_lists_every_transition() -> None:
+    mix = Mix.model_validate({"tiers": {"essential": {"clients": 40, "growth": "400%"}}})
+    p = project(mix, TIERS, THRESHOLDS, months=2)
+    steps = [(e.month, e.from_tier, e.to_tier) for e in p.events if e.kind == "transition"]
+    assert steps[:3] == [(1, "starter", "small"), (1, "small", "medium"), (2, "medium", "large")]
+
+
+def test_threshold_crossings_are_events() -> None:
+    mix = Mix.model_validate(
+        {"tiers": {"business": {"clients": 150, "products": 1000, "growth": "10%"}}}
+    )
+    p = project(mix, TIERS, THRESHOLDS, months=24)
+    crossings = {(e.what.split()[0], e.level): e.month for e in p.events if e.kind == "threshold"}
+    for (metric, level), month in crossings.items():
+        limit = getattr(THRESHOLDS.capacity, metric).level(level)
+        value = {
+            "products_total": "products",
+            "storage_gb": "image_storage_gb",
+            "db_size_gb": "db_size_gb",
+        }[metric]
+        assert getattr(p.timeline[month], value) >= limit
+        assert getattr(p.timeline[month - 1], value) < limit
+    assert ("products_total", "warning") in crossings
+
+
+def test_growth_option_replaces_the_mix_growth_but_not_a_tiers_own() -> None:
+    mix = load("growing.yaml")
+    flat = project(mix, TIERS, THRESHOLDS, growth=0.0, months=12)
+    business_only = [m.clients for m in flat.timeline]
+    assert business_only[0] == 40
+    # essential and professional stay flat at 37; business grows 8 % a month on its own
+    assert business_only[12] == 37 + round(3 * 1.08**12)
+
+
+def test_unknown_infra_tier_is_an_error(run: Run) -> None:
+    result = run("project", "--mix", EXAMPLES / "mix.yaml", "--infra-tier", "huge")
+    assert result.exit_code == 2
+    assert "unknown infrastructure tier; expected one of: starter, small" in result.stderr
+
+
+# --- properties ---------------------------------------------------------------------------
+
+client_counts = st.integers(min_value=0, max_value=3000)
+
+
+def mix_of(counts: list[int]) -> Mix:
+    names = ["essential", "professional", "business", "enterprise"]
+    rows = {
+        name: {
+            "clients": n,
+            "products": 100 * (i + 1),
+            "orders_per_month": 100,
+            "api_requests_per_day": 1000,
+        }
+        for i, (name, n) in enumerate(zip(names, counts, strict=True))
+    }
+    return Mix.model_validate({"tiers": rows})
+
+
+def tier_rank(p_tier: str) -> int:
+    return [t.id for t in TIERS.infrastructure_tiers].index(p_tier)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(client_counts, min_size=4, max_size=4), st.integers(0, 4), st.integers(1, 500))
+def test_more_clients_never_gives_a_smaller_tier(counts: list[int], which: int, extra: int) -> None:
+    which = min(which, 3)
+    more = list(counts)
+    more[which] += extra
+    small = project(mix_of(counts), TIERS, THRESHOLDS).recommendation.tier.id
+    large = project(mix_of(more), TIERS, THRESHOLDS).recommendation.tier.id
+    assert tier_rank(large) >= tier_rank(small)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(client_counts, min_size=4, max_size=4), st.integers(-10, 30), st.integers(0, 36))
+def test_month_zero_equals_the_static_projection(counts: list[int], rate: int, months: int) -> None:
+    mix = mix_of(counts)
+    static = project(mix, TIERS, THRESHOLDS)
+    grown = project(mix, TIERS, THRESHOLDS, growth=rate / 100, months=months)
+    first = grown.timeline[0]
+    assert first.clients == static.totals.clients
+    assert first.products == static.totals.products
+    assert first.image_storage_gb == static.totals.image_storage_gb
+    assert first.db_size_gb == static.totals.db_size_gb
+    assert first.egress_tb_per_month == static.totals.egress_tb_per_month
+    assert first.infra_tier == static.recommendation.tier.id
+    assert first.infra_eur == static.costs.infra_eur
+    assert len(grown.timeline) == months + 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(client_counts, min_size=4, max_size=4), st.integers(-20, 50))
+def test_costs_are_never_negative(counts: list[int], rate: int) -> None:
+    p = project(mix_of(counts), TIERS, THRESHOLDS, growth=rate / 100, months=12)
+    c = p.costs
+    for value in (c.revenue_eur, c.infra_eur, c.support_eur, c.development_eur):
+        assert value >= 0
+    assert c.cost_per_client_eur is None or c.cost_per_client_eur >= 0
+    assert all(b.cost >= 0 for b in c.bandwidth)
+    assert all(m.infra_eur >= 0 and m.revenue_eur >= 0 for m in p.timeline)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(client_counts, min_size=4, max_size=4))
+def test_same_input_same_output(counts: list[int]) -> None:
+    assert project(mix_of(counts), TIERS, THRESHOLDS, months=6) == project(
+        mix_of(counts), TIERS, THRESHOLDS, months=6
+    )
+
+
+# --- the CLI and bad mixes ------------------------------------------------------------------
+
+
+def test_project_json_contract(run: Run) -> None:
+    result = run(
+        "project",
+        "--mix",
+        EXAMPLES / "mix.yaml",
+        "--growth",
+        "5%",
+        "--months",
+        "12",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"totals", "recommendation", "costs", "assumptions", "timeline", "events"} <= set(data)
+    assert {"infra_tier", "binding", "rejected"} <= set(data["recommendation"])
+    assert {
+        "revenue_eur",
+        "infra_eur",
+        "support_eur",
+        "development_eur",
+        "cost_per_client_eur",
+        "gross_margin_pct",
+    } <= set(data["costs"])
+    assert {
+        "month",
+        "clients",
+        "products",
+        "image_storage_gb",
+        "db_size_gb",
+        "egress_tb_per_month",
+        "infra_tier",
+        "infra_eur",
+    } <= set(data["timeline"][0])
+    assert len(data["timeline"]) == 13
+    for event in data["events"]:
+        assert event["kind"] in ("transition", "threshold")
+        assert "month" in event and "what" in event
+        assert ("from" in event and "to" in event) or "level" in event
+    assert data["assumptions"]["orders_retained_months"] == 1
+
+
+def test_project_table_tells_the_story(run: Run) -> None:
+    result = run("project", "--mix", EXAMPLES / "growing.yaml")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for text in (
+        "Tier mix",
+        "Totals",
+        "Capacity thresholds",
+        "Recommended infrastructure: Starter",
+        "Monthly costs",
+        "Gross margin",
+        "Bandwidth",
+        "Events",
+        "Migrate to PostgreSQL",
+        "Growth by month",
+        "runway",
+    ):
+        assert text in out, text
+    assert out.count("\n") > 40
+
+
+def test_set_applies_to_projections(run: Run) -> None:
+    base = json.loads(run("project", "--mix", EXAMPLES / "mix.yaml", "-f", "json").stdout)
+    what_if = json.loads(
+        run(
+            "project",
+            "--mix",
+            EXAMPLES / "mix.yaml",
+            "-f",
+            "json",
+            "--set",
+            "assumptions.avg_image_kb=300",
+        ).stdout
+    )
+    assert what_if["totals"]["image_storage_gb"] == pytest.approx(
+        base["totals"]["image_storage_gb"] * 1.5
+    )
+
+
+def test_above_plan_limit_is_a_warning_not_an_error(run: Run, write: Write) -> None:
+    path = write("mix.yaml", "tiers:\n  essential: {clients: 10, products: 900}\n")
+    result = run("project", "--mix", path, "--format", "json")
+    assert result.exit_code == 0
+    warnings = json.loads(result.stdout)["warnings"]
+    assert warnings == ["essential: products 900 is above the Essential plan's limit of 200"]
+    assert "warning: essential: products 900" in run("project", "--mix", path).stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "expected"),
+    [
+        (
+            "tiers:\n  gold: {clients: 3}\n",
+            2,
+            "tiers.gold: unknown pricing tier 'gold'; expected one of: essential, professional, "
+            "business, enterprise",
+        ),
+        (
+            "tiers:\n  enterprise: {clients: 3, orders_per_month: 5, api_requests_per_day: 1}\n",
+            2,
+            "tiers.enterprise.products: the Enterprise plan has no limit on products, "
+            "so the mix must give it",
+        ),
+        (
+            "tiers:\n  essential: {clients: -3}\n",
+            2,
+            "tiers.essential.clients: expected a number >= 0, got -3",
+        ),
+        (
+            "tiers:\n  essential:\n    clients: 3\n    color: red\n",
+            4,
+            "tiers.essential.color: unknown key",
+        ),
+        (
+            "tiers:\n  essential: {clients: 3}\ngrowth: 5\n",
+            3,
+            "growth: expected a monthly percentage such as 5%",
+        ),
+        ("tiers: {}\n", 1, "tiers: expected at least 1 item(s)"),
+        ("tiers:\n  essential: {clients: [3\n", 3, "invalid YAML"),
+    ],
+)
+def test_bad_mix_is_one_line_exit_2(
+    run: Run, write: Write, text: str, line: int, expected: str
+) -> None:
+    path = write("mix.yaml", text)
+    result = run("project", "--mix", path)
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"capplan project: error: {path}:{line}: ")
+    assert expected in result.stderr
+
+
+def test_missing_mix_file(run: Run) -> None:
+    result = run("project", "--mix", "absent.yaml")
+    assert result.exit_code == 2
+    assert result.stderr == "capplan project: error: absent.yaml: file not found\n"
+
+
+def test_bad_growth_option(run: Run) -> None:
+    result = run("project", "--mix", EXAMPLES / "mix.yaml", "--growth", "fast")
+    assert result.exit_code == 2
+    assert "expected a monthly percentage such as 5%" in result.stderr
