@@ -146,8 +146,8 @@ def test_threshold_crossings_are_events() -> None:
             "storage_gb": "image_storage_gb",
             "db_size_gb": "db_size_gb",
         }[metric]
-        assert getattr(p.timeline[month], value) >= limit
-        assert getattr(p.timeline[month - 1], value) < limit
+        assert getattr(p.timeline[month], value) > limit
+        assert getattr(p.timeline[month - 1], value) <= limit
     assert ("products_total", "warning") in crossings
 
 

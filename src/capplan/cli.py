@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from capplan import __version__
 from capplan.errors import CapplanError
-from capplan.output import Format
+from capplan.output import CheckFormat, Format
 
 BAD_INPUT = 2
 INTERNAL_ERROR = 70  # EX_SOFTWARE
@@ -311,6 +311,116 @@ def project(
         infra_tier=infra_tier,
     )
     output.render(output.projection_report(result), fmt)
+
+
+# --- capplan check --------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
+    "3 also for bad arguments or configuration."
+)
+def check(
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval", min=0, help="Seconds over which CPU use is averaged (0: since boot)."
+        ),
+    ] = 1.0,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--path",
+            help="A filesystem whose disk use to check (repeatable; default /).",
+            show_default=False,
+        ),
+    ] = None,
+    uploads: Annotated[
+        Path | None,
+        typer.Option(
+            "--uploads",
+            help="The uploads directory: storage, image files, the fullest directory against "
+            "the files-per-directory bands.",
+            show_default=False,
+        ),
+    ] = None,
+    urls: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--url",
+            help="An HTTP endpoint to time: p50/p95/p99 and error rate (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    requests: Annotated[
+        int, typer.Option("--requests", min=1, help="Requests per --url (and --db-probe runs).")
+    ] = 20,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.001, help="Seconds before a request fails.")
+    ] = 5.0,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="A database to inspect, read-only: a SQLite path (or sqlite:///path) or a "
+            "postgresql:// URL. Table sizes, critical indexes, connections, query p95.",
+            show_default=False,
+        ),
+    ] = None,
+    db_probe: Annotated[
+        str | None,
+        typer.Option(
+            "--db-probe",
+            help="A read-only SQL query to time --requests times for db_query_p95_ms, where "
+            "pg_stat_statements is not available.",
+            show_default=False,
+        ),
+    ] = None,
+    output_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the json, nagios or prometheus output to this file atomically "
+            "(temporary file, then rename), e.g. for node_exporter's textfile collector.",
+            show_default=False,
+        ),
+    ] = None,
+    tiers: TiersOption = None,
+    thresholds: ThresholdsOption = None,
+    sets: SetOption = None,
+    fmt: Annotated[
+        CheckFormat, _format_option("table", "json", "nagios", "prometheus")
+    ] = CheckFormat.table,
+) -> None:
+    """Check this server against thresholds.yaml: CPU, memory, disk, load, and optionally the
+    uploads directory, a database and HTTP endpoints. Each metric gets OK, WARNING or CRITICAL
+    with its action; the summary names the infrastructure tier this host matches and the next
+    step.
+
+    Example: capplan check --path / --uploads /srv/uploads --url http://127.0.0.1/health
+    --format nagios
+    """
+    from capplan import check as checks
+    from capplan import output
+
+    if output_file is not None and fmt is CheckFormat.table:
+        raise typer.BadParameter("--output needs --format json, nagios or prometheus")
+    tiers_config, thresholds_config = _load_config(tiers, thresholds, sets)
+    result = checks.run(
+        tiers=tiers_config,
+        thresholds=thresholds_config,
+        interval=interval,
+        paths=paths or [Path("/")],
+        uploads=uploads,
+        urls=urls or [],
+        requests=requests,
+        timeout=timeout,
+        db=db,
+        db_probe=db_probe,
+    )
+    output.render_check(result, fmt, output_file)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -207,6 +207,14 @@ class Threshold(Model):
     def level(self, which: Level) -> float:
         return self.warning if which == "warning" else self.critical
 
+    def status(self, value: float) -> Status:
+        """The seed's rule: above a level (> 70 %) is at that level."""
+        if value > self.critical:
+            return "CRITICAL"
+        if value > self.warning:
+            return "WARNING"
+        return "OK"
+
 
 class ScalingTriggers(Model):
     cpu_percent: Threshold

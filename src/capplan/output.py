@@ -16,11 +16,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
+    from capplan.check import CheckResult
+    from capplan.check.metrics import Metric
     from capplan.config import InfraTier, TiersConfig
     from capplan.formulas import Totals
     from capplan.projection import Projection
@@ -97,7 +100,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, float):
         if math.isfinite(value) and value == round(value) and abs(value) < 2**53:
             return int(value)
-        return round(value, 6)
+        return float(f"{value:.10g}")
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -692,3 +695,204 @@ def _bar(fraction: float, width: int) -> str:
     filled = max(0.0, min(1.0, fraction)) * width
     full = int(filled)
     return ("█" * full + ("▌" if filled - full >= 0.5 else "")).ljust(width)
+
+
+# --- capplan check --------------------------------------------------------------------------
+
+
+class CheckFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    nagios = "nagios"
+    prometheus = "prometheus"
+
+
+def _metric_value(m: Metric) -> str:
+    if m.value is None:
+        return "-"
+    decimals = 0 if m.unit == "" and float(m.value).is_integer() else 2 if m.unit != "%" else 1
+    return f"{m.value:,.{decimals}f}{' ' + m.unit if m.unit else ''}"
+
+
+def check_data(result: CheckResult) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "summary": result.summary,
+        "host": {
+            "vcpu": result.vcpu,
+            "ram_gb": result.ram_gb,
+            "infra_tier": result.host_tier.id if result.host_tier else None,
+        },
+        "next_step": result.next_step,
+        "metrics": [
+            {
+                "name": m.name,
+                "value": m.value,
+                "unit": m.unit,
+                "warning": m.warning,
+                "critical": m.critical,
+                "status": m.status,
+                "action": m.action,
+                "labels": dict(m.labels),
+                **({"detail": m.detail} if m.detail else {}),
+            }
+            for m in result.metrics
+        ],
+        "missing_indexes": list(result.missing_indexes),
+        "notes": list(result.notes),
+    }
+
+
+def check_report(result: CheckResult) -> Report:
+    metrics = Section(
+        f"capplan check: {result.status}",
+        ("metric", "where", "value", "warning", "critical", "status", "action / detail"),
+        [
+            (
+                m.name,
+                m.label_text or "-",
+                _metric_value(m),
+                number(m.warning) if m.warning is not None else "-",
+                number(m.critical) if m.critical is not None else "-",
+                m.status,
+                "; ".join(part for part in (m.action, m.detail) if part) or "-",
+            )
+            for m in result.metrics
+        ],
+        statuses=[m.status for m in result.metrics],
+    )
+    sections = [metrics]
+    if result.missing_indexes:
+        sections.append(
+            Section(
+                "Missing critical indexes (WARNING)",
+                ("index", "table", "columns", "to add it"),
+                [
+                    (i["name"], i["table"], ", ".join(i["columns"]), i["create"])
+                    for i in result.missing_indexes
+                ],
+            )
+        )
+    tier = result.host_tier
+    matched = f"matches {tier.name}" if tier else "smaller than the smallest tier"
+    notes = [
+        *result.notes,
+        f"host: {result.vcpu} vCPU, {result.ram_gb:,.1f} GB RAM ({matched})",
+        f"status: {result.status}: {result.summary}",
+        f"next step: {result.next_step}",
+    ]
+    return Report(data=check_data(result), sections=sections, notes=notes)
+
+
+def _perf_number(value: float | None) -> str:
+    """C-locale, no exponent, no thousands separator."""
+    if value is None:
+        return ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+PERF_UNITS = {"%": "%", "ms": "ms", "GB": "B", "": ""}
+
+
+def _perf_label(m: Metric) -> str:
+    label = "_".join([m.name, *m.labels.values()]).replace("=", "_").replace("'", "_")
+    return f"'{label}'" if any(c in label for c in " /:") or not label.isascii() else label
+
+
+def to_nagios(result: CheckResult) -> str:
+    """The monitoring-plugins output: `CAPPLAN STATUS: summary | perfdata`, then detail lines."""
+    perf = []
+    for m in result.metrics:
+        unit = PERF_UNITS[m.unit]
+        scale = 1e9 if m.unit == "GB" else 1.0
+
+        def scaled(value: float | None, factor: float = scale) -> str:
+            return _perf_number(None if value is None else value * factor)
+
+        value = "U" if m.value is None else scaled(m.value)
+        top = "100" if m.unit == "%" else ""
+        perf.append(
+            f"{_perf_label(m)}={value}{unit if m.value is not None else ''};"
+            f"{scaled(m.warning)};{scaled(m.critical)};0;{top}"
+        )
+    lines = [f"CAPPLAN {result.status}: {result.summary} | {' '.join(perf)}"]
+    lines += [
+        f"{m.name} {m.label_text}: {m.action}".replace(" :", ":")
+        for m in result.metrics
+        if m.status != "OK"
+    ]
+    lines += [f"missing index {i['name']}: {i['create']}" for i in result.missing_indexes]
+    lines.append(f"next step: {result.next_step}")
+    return "\n".join(lines) + "\n"
+
+
+def _prom_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _prom_labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{key}="{_prom_escape(str(value))}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+BASE_UNIT_NOTE = {0.01: ", ratio 0-1", 0.001: ", seconds", 1e9: ", bytes"}
+
+
+def to_prometheus(result: CheckResult) -> str:
+    """The text exposition format, for node_exporter's textfile collector: base units, ratios,
+    no timestamps."""
+    from capplan.check.metrics import EXIT_CODES
+
+    families: dict[str, list[str]] = {}
+    helps: dict[str, str] = {}
+    for m in result.metrics:
+        if m.value is None:
+            continue
+        spec = m.spec
+        name = f"capplan_{spec.prometheus}"
+        helps[name] = spec.help + BASE_UNIT_NOTE.get(spec.scale, "")
+        families.setdefault(name, []).append(
+            f"{name}{_prom_labels(m.labels)} {float(m.value) * spec.scale!r}"
+        )
+    status = "capplan_metric_status"
+    helps[status] = "Status of each metric: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
+    families[status] = [
+        f"{status}{_prom_labels({'metric': m.name, **m.labels})} {EXIT_CODES[m.status]}"
+        for m in result.metrics
+    ]
+    helps["capplan_check_status"] = "Overall status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
+    families["capplan_check_status"] = [f"capplan_check_status {result.exit_code}"]
+    helps["capplan_missing_indexes"] = "Critical indexes that the database lacks"
+    families["capplan_missing_indexes"] = [f"capplan_missing_indexes {len(result.missing_indexes)}"]
+    lines = []
+    for name, samples in families.items():
+        lines += [f"# HELP {name} {helps[name]}", f"# TYPE {name} gauge", *samples]
+    return "\n".join(lines) + "\n"
+
+
+def render_check(result: CheckResult, fmt: CheckFormat, destination: Path | None = None) -> None:
+    """Print the result, or with `destination` write it there atomically (not the table)."""
+    if fmt is CheckFormat.nagios:
+        text = to_nagios(result)
+    elif fmt is CheckFormat.prometheus:
+        text = to_prometheus(result)
+    elif fmt is CheckFormat.json:
+        text = json.dumps(plain(check_data(result)), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = ""
+    if destination is not None and text:
+        from capplan import atomic
+        from capplan.errors import CapplanError
+
+        try:
+            atomic.write_text(destination, text)
+        except OSError as error:
+            raise CapplanError(f"--output {destination}: {error.strerror or error}") from None
+    elif text:
+        write(text)
+    else:
+        to_table(check_report(result), make_console())

@@ -317,14 +317,6 @@ def _runway(tier: InfraTier, clients: float, disk_gb: float, limit_gb: float) ->
     return max(0, int(most - clients))
 
 
-def threshold_status(value: float, threshold: Threshold) -> str:
-    if value >= threshold.critical:
-        return "CRITICAL"
-    if value >= threshold.warning:
-        return "WARNING"
-    return "OK"
-
-
 def capacity_values(result: Totals) -> dict[str, float]:
     return {
         "products_total": result.products,
@@ -343,7 +335,7 @@ def capacity(result: Totals, thresholds: ThresholdsConfig) -> tuple[CapacityStat
                 value=value,
                 warning=threshold.warning,
                 critical=threshold.critical,
-                status=threshold_status(value, threshold),
+                status=threshold.status(value),
                 action=threshold.action,
             )
         )
@@ -500,7 +492,7 @@ def _events(
         (metric, level)
         for metric, value in capacity_values(states[0].totals).items()
         for level in ("warning", "critical")
-        if value >= getattr(thresholds.capacity, metric).level(level)
+        if value > getattr(thresholds.capacity, metric).level(level)
     }
     for previous, state in itertools.pairwise(states):
         month = state.month.month
@@ -532,13 +524,13 @@ def _events(
             threshold: Threshold = getattr(thresholds.capacity, metric)
             for level in ("warning", "critical"):
                 limit = threshold.level(level)
-                if value >= limit and (metric, level) not in crossed:
+                if value > limit and (metric, level) not in crossed:
                     crossed.add((metric, level))
                     events.append(
                         Event(
                             month=month,
                             kind="threshold",
-                            what=f"{metric} {value:,.0f} >= {level} {limit:,.0f}",
+                            what=f"{metric} {value:,.0f} > {level} {limit:,.0f}",
                             level=level,
                             action=threshold.action,
                         )

@@ -1,0 +1,144 @@
+"""`capplan check`: this host, and optionally its uploads, database and HTTP endpoints, against
+thresholds.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capplan.check.metrics import EXIT_CODES, Measurement, Metric, evaluate, overall
+from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
+
+# psutil reports usable RAM, a little below the size a server is sold with.
+RAM_TOLERANCE = 0.9
+HOST_METRICS = ("cpu_percent", "memory_percent", "load_per_core")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    status: str
+    metrics: tuple[Metric, ...]
+    vcpu: int
+    ram_gb: float
+    host_tier: InfraTier | None
+    next_step: str
+    missing_indexes: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    @property
+    def summary(self) -> str:
+        bad = [m for m in self.metrics if m.status != "OK"]
+        parts = [_brief(m) for m in sorted(bad, key=_severity)[:3]]
+        if len(bad) > 3:
+            parts.append(f"{len(bad) - 3} more not OK")
+        if self.missing_indexes:
+            parts.append(f"{len(self.missing_indexes)} critical index(es) missing")
+        ok = len(self.metrics) - len(bad)
+        parts.append(f"{ok} metric{'s' if ok != 1 else ''} OK")
+        return ", ".join(parts)
+
+
+def _severity(metric: Metric) -> int:
+    return -{"CRITICAL": 3, "WARNING": 2, "UNKNOWN": 1}.get(metric.status, 0)
+
+
+def _brief(metric: Metric) -> str:
+    where = f" {metric.label_text}" if metric.labels else ""
+    if metric.value is None:
+        return f"{metric.name}{where} UNKNOWN"
+    return f"{metric.name}{where} {metric.value:,.1f}{metric.unit} {metric.status}"
+
+
+def host_tier(tiers: Sequence[InfraTier], vcpu: int, ram_gb: float) -> InfraTier | None:
+    """The largest infrastructure tier whose vCPU and RAM this host has."""
+    matched = None
+    for tier in tiers:
+        if tier.vcpu <= vcpu and tier.ram_gb * RAM_TOLERANCE <= ram_gb:
+            matched = tier
+    return matched
+
+
+def next_step(
+    metrics: Sequence[Metric], tiers: Sequence[InfraTier], current: InfraTier | None
+) -> str:
+    bad = sorted((m for m in metrics if m.status in ("WARNING", "CRITICAL")), key=_severity)
+    if any(m.name in HOST_METRICS for m in bad):
+        index = -1 if current is None else [t.id for t in tiers].index(current.id)
+        if index + 1 < len(tiers):
+            target = tiers[index + 1]
+            first = next(m for m in bad if m.name in HOST_METRICS)
+            return (
+                f"{first.action}: move to {target.name} ({target.vcpu} vCPU, "
+                f"{target.ram_gb:g} GB RAM, EUR {target.monthly_cost_eur.typical:,.0f}/month)"
+            )
+    if bad:
+        return f"{bad[0].action} ({bad[0].name})"
+    unknown = [m for m in metrics if m.status == "UNKNOWN"]
+    if unknown:
+        return f"find out why {unknown[0].name} could not be measured: {unknown[0].action}"
+    return "nothing to do: every metric is within its thresholds"
+
+
+def run(
+    *,
+    tiers: TiersConfig,
+    thresholds: ThresholdsConfig,
+    interval: float = 1.0,
+    paths: Sequence[Path] = (Path("/"),),
+    uploads: Path | None = None,
+    urls: Sequence[str] = (),
+    requests: int = 20,
+    timeout: float = 5.0,
+    db: str | None = None,
+    db_probe: str | None = None,
+) -> CheckResult:
+    from capplan.check import host
+
+    measurements: list[Measurement] = [
+        host.cpu_percent(interval),
+        host.memory_percent(),
+        *host.disk_percent(paths),
+        host.load_per_core(),
+    ]
+    if uploads is not None:
+        from capplan.check import uploads as uploads_probe
+
+        measurements += uploads_probe.measure(uploads)
+    for url in urls:
+        from capplan.check import http
+
+        measurements += http.probe(url, requests, timeout)
+    missing: tuple[dict[str, Any], ...] = ()
+    notes: list[str] = []
+    if db is not None:
+        from capplan.check import database
+
+        report = database.inspect(db, thresholds, probe=db_probe, requests=requests)
+        measurements += report.measurements
+        missing = tuple(report.missing_indexes)
+        notes += report.notes
+    metrics = tuple(evaluate(m, thresholds) for m in measurements)
+    statuses = [m.status for m in metrics]
+    if missing:
+        statuses.append("WARNING")
+    size = host.size()
+    matched = host_tier(tiers.infrastructure_tiers, size.vcpu, size.ram_gb)
+    step = next_step(metrics, tiers.infrastructure_tiers, matched)
+    if missing and step.startswith("nothing to do"):
+        step = f"add the {len(missing)} missing critical index(es): see missing_indexes"
+    return CheckResult(
+        status=overall(statuses),
+        metrics=metrics,
+        vcpu=size.vcpu,
+        ram_gb=size.ram_gb,
+        host_tier=matched,
+        next_step=step,
+        missing_indexes=missing,
+        notes=tuple(notes),
+    )
