@@ -710,8 +710,11 @@ class CheckFormat(str, enum.Enum):
 def _metric_value(m: Metric) -> str:
     if m.value is None:
         return "-"
+    unit = f" {m.unit}" if m.unit else ""
+    if 0 < abs(m.value) < 0.01:
+        return f"{m.value:.2g}{unit}"  # a small database is 2e-05 GB, not 0.00 GB
     decimals = 0 if m.unit == "" and float(m.value).is_integer() else 2 if m.unit != "%" else 1
-    return f"{m.value:,.{decimals}f}{' ' + m.unit if m.unit else ''}"
+    return f"{m.value:,.{decimals}f}{unit}"
 
 
 def check_data(result: CheckResult) -> dict[str, Any]:
@@ -766,11 +769,8 @@ def check_report(result: CheckResult) -> Report:
         sections.append(
             Section(
                 "Missing critical indexes (WARNING)",
-                ("index", "table", "columns", "to add it"),
-                [
-                    (i["name"], i["table"], ", ".join(i["columns"]), i["create"])
-                    for i in result.missing_indexes
-                ],
+                ("index", "table", "to add it"),
+                [(i["name"], i["table"], i["create"]) for i in result.missing_indexes],
             )
         )
     tier = result.host_tier
