@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from capplan.check.metrics import Metric
     from capplan.config import InfraTier, TiersConfig
     from capplan.formulas import Totals
+    from capplan.images.batch import Outcome, Summary
+    from capplan.images.stats import ImageStats
     from capplan.projection import Projection
 
 
@@ -896,3 +898,164 @@ def render_check(result: CheckResult, fmt: CheckFormat, destination: Path | None
         write(text)
     else:
         to_table(check_report(result), make_console())
+
+
+# --- capplan images -------------------------------------------------------------------------
+
+
+def _size(count: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= factor:
+            return f"{count / factor:,.1f} {unit}"
+    return f"{count:,} B"
+
+
+def convert_data(summary: Summary) -> dict[str, Any]:
+    return {
+        "converted": summary.converted,
+        "skipped": summary.skipped,
+        "duplicates": summary.duplicates,
+        "failed": summary.failed,
+        "ignored": summary.ignored,
+        "bytes_in": summary.bytes_in,
+        "bytes_out": summary.bytes_out,
+        "savings_pct": summary.savings_pct,
+        "leftovers_removed": summary.leftovers_removed,
+        "elapsed_s": summary.elapsed_s,
+        "images_per_s": summary.sources / summary.elapsed_s if summary.elapsed_s else None,
+        "dry_run": summary.dry_run,
+        "failures": [{"source": source, "error": error} for source, error in summary.failures],
+    }
+
+
+def convert_report(summary: Summary) -> Report:
+    would = "would be " if summary.dry_run else ""
+    rows: list[Sequence[Cell]] = [
+        (f"{would}converted", number(summary.converted)),
+        ("skipped (already complete)", number(summary.skipped)),
+        ("duplicates (stored once)", number(summary.duplicates)),
+        ("failed", number(summary.failed)),
+        ("ignored (links, special files)", number(summary.ignored)),
+    ]
+    if not summary.dry_run:
+        rows += [
+            ("bytes in (converted sources)", _size(summary.bytes_in)),
+            ("bytes out (three variants)", _size(summary.bytes_out)),
+            ("savings", pct(summary.savings_pct)),
+        ]
+    rate = summary.sources / summary.elapsed_s if summary.elapsed_s else 0.0
+    rows.append(("time", f"{summary.elapsed_s:,.1f} s ({rate:,.1f} images/s)"))
+    if summary.leftovers_removed:
+        rows.append((f"temporary files {would}removed", number(summary.leftovers_removed)))
+    sections = [Section("images convert" + (" (dry run)" if summary.dry_run else ""),
+                        ("", ""), rows, header=False)]  # fmt: skip
+    if summary.failures:
+        sections.append(
+            Section(
+                f"Failed sources (first {len(summary.failures)} of {summary.failed}; "
+                "all in --manifest)",
+                ("source", "reason"),
+                [(source, error) for source, error in summary.failures],
+            )
+        )
+    return Report(data=convert_data(summary), sections=sections)
+
+
+class ImageProgress:
+    """A Rich progress bar on stderr (images/s, ETA) while a batch runs; silent off a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("converting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=make_console(stderr=True),
+            disable=not enabled,
+            transient=False,
+        )
+        self.task = self.progress.add_task("convert", total=None, rate="")
+
+    def __enter__(self) -> ImageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def set_total(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def advance(self, outcome: Outcome) -> None:
+        speed = self.progress.tasks[0].speed or 0.0
+        self.progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
+
+
+def stats_data(result: ImageStats) -> dict[str, Any]:
+    tree = result.tree
+    return {
+        "root": tree.root,
+        "files": tree.files,
+        "bytes": tree.bytes,
+        "image_files": tree.image_files,
+        "directories": tree.directories,
+        "variants": {
+            name: {"files": tree.variants[name], "bytes": tree.variant_bytes[name]}
+            for name in tree.variants
+        },
+        "files_per_directory_max": tree.files_per_directory_max,
+        "status": result.status,
+        "fullest": [
+            {"path": f.path, "files": f.files, "band": f.band.label, "status": f.band.status,
+             "action": f.band.action}
+            for f in result.fullest
+        ],
+        "unreadable": tree.unreadable,
+    }  # fmt: skip
+
+
+def stats_report(result: ImageStats) -> Report:
+    tree = result.tree
+    totals = Section(
+        f"Image tree {tree.root}",
+        ("what", "files", "bytes"),
+        [
+            ("all files", number(tree.files), _size(tree.bytes)),
+            ("image files", number(tree.image_files), ""),
+            *[(f"_{name} variant", number(tree.variants[name]), _size(tree.variant_bytes[name]))
+              for name in tree.variants],
+            ("directories", number(tree.directories), ""),
+        ],
+    )  # fmt: skip
+    fullest = Section(
+        "Fullest directories (files per directory bands)",
+        ("directory", "files", "band", "status", "action"),
+        [(f.path, number(f.files), f.band.label, f.band.status,
+          "-" if f.band.action == "None" else f.band.action)
+         for f in result.fullest],
+        statuses=[f.band.status for f in result.fullest],
+    )  # fmt: skip
+    notes = []
+    if result.fullest:
+        top = result.fullest[0]
+        notes.append(
+            f"=> fullest directory holds {top.files:,} files: {top.band.label}"
+            + ("" if top.band.action == "None" else f"; {top.band.action}")
+        )
+    if tree.unreadable:
+        notes.append(f"warning: {len(tree.unreadable):,} entries could not be read")
+    return Report(data=stats_data(result), sections=[totals, fullest], notes=notes)
