@@ -255,18 +255,25 @@ def run(
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise CapplanError(f"DEST {dest}: {error.strerror or error}") from None
-    seen: set[bytes] = set()
+    seen: dict[bytes, str] = {}  # 16 bytes of each SHA-256 seen -> its first status
     record = Manifest(manifest)
     complete = False
 
     def settle(outcome: Outcome) -> None:
         if outcome.sha256 is not None and outcome.status in ("converted", "skipped"):
             key = bytes.fromhex(outcome.sha256)[:16]
-            if key in seen:
+            first = seen.get(key)
+            if first is None:
+                seen[key] = outcome.status
+            elif first == "skipped" and outcome.status == "converted":
+                # Two identical sources were in flight at once and the first to report found
+                # the second's fresh outputs: it was this run's duplicate, not a previous run's.
+                seen[key] = "converted"
+                summary.skipped -= 1
+                summary.duplicates += 1
+            else:
                 outcome = Outcome(outcome.source, "duplicate", outcome.sha256, outcome.outputs,
                                   outcome.bytes_in)  # fmt: skip
-            else:
-                seen.add(key)
         _count(summary, outcome)
         record.write(outcome)
         if on_outcome is not None:
