@@ -52,7 +52,7 @@ def pillow_floor(sources: list[Path]) -> float:
     for source in sources:
         image = Image.open(source)
         image.load()
-        current = image
+        current: Image.Image = image
         for box in (None, 800, 200):
             if box is not None:
                 scale = box / max(current.size)
