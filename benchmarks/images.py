@@ -64,9 +64,23 @@ def pillow_floor(sources: list[Path]) -> float:
 
 def capplan(src: Path, dest: Path, workers: int) -> float:
     shutil.rmtree(dest, ignore_errors=True)
-    command = [sys.executable, "-m", "capplan", "images", "convert", str(src), str(dest),
-               "--workers", str(workers), "--quality", str(QUALITY), "--method", str(METHOD),
-               "--format", "json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "capplan",
+        "images",
+        "convert",
+        str(src),
+        str(dest),
+        "--workers",
+        str(workers),
+        "--quality",
+        str(QUALITY),
+        "--method",
+        str(METHOD),
+        "--format",
+        "json",
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -86,8 +100,9 @@ def shell_pipeline(src: Path, dest: Path) -> float | None:
     start = time.perf_counter()
     subprocess.run(
         f"find {src} -name '*.jpg' -print0 | xargs -0 -P 2 -n 1 sh -c '{script}' _",
-        shell=True, check=True,
-    )  # fmt: skip
+        shell=True,
+        check=True,
+    )
     return time.perf_counter() - start
 
 
@@ -164,8 +179,17 @@ def memory(small: int, large: int) -> int:
         with tempfile.TemporaryDirectory() as folder:
             src, dest = Path(folder, "src"), Path(folder, "dest")
             tiny_sources(src, count)
-            command = [sys.executable, "-m", "capplan", "images", "convert", str(src), str(dest),
-                       "--format", "json"]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "capplan",
+                "images",
+                "convert",
+                str(src),
+                str(dest),
+                "--format",
+                "json",
+            ]
             start = time.perf_counter()
             results[count] = peak_rss_mb(command)
             elapsed = time.perf_counter() - start

@@ -160,8 +160,19 @@ def test_killed_mid_run_then_rerun_leaves_exactly_the_complete_tree(tmp_path: Pa
     for n in range(24):
         (src / f"p{n:02}.jpg").write_bytes(images.jpeg(images.photo(1600, 1200, seed=n)))
     dest = tmp_path / "dest"
-    command = [sys.executable, "-m", "capplan", "images", "convert", str(src), str(dest),
-               "--workers", "2", "--format", "json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "capplan",
+        "images",
+        "convert",
+        str(src),
+        str(dest),
+        "--workers",
+        "2",
+        "--format",
+        "json",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(dest.rglob("*.webp"))) < 7:

@@ -144,6 +144,31 @@ SetOption = Annotated[
 ]
 
 
+HistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--history",
+        help="The history database (else $CAPPLAN_HISTORY, else "
+        "~/.local/share/capplan/history.db).",
+        show_default=False,
+    ),
+]
+MetricOption = Annotated[
+    str | None,
+    typer.Option(
+        "--metric", help="Only this metric (cpu_percent, disk_percent, ...).", show_default=False
+    ),
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only records from then on: 2026-11-01, or an age: 30d, 6w, 3m.",
+        show_default=False,
+    ),
+]
+
+
 def _format_option(*choices: str) -> Any:
     return typer.Option(
         "--format", "-f", help=f"Output format: {', '.join(choices)}.", case_sensitive=False
@@ -376,6 +401,11 @@ def check(
             show_default=False,
         ),
     ] = None,
+    record: Annotated[
+        bool,
+        typer.Option("--record", help="Append every metric of this check to the history."),
+    ] = False,
+    history_file: HistoryOption = None,
     output_file: Annotated[
         Path | None,
         typer.Option(
@@ -419,6 +449,14 @@ def check(
         db=db,
         db_probe=db_probe,
     )
+    if record:
+        import datetime as dt
+
+        from capplan import history
+
+        history.record_metrics(
+            history.resolve(history_file), result.metrics, dt.datetime.now(dt.timezone.utc)
+        )
     output.render_check(result, fmt, output_file)
     raise typer.Exit(result.exit_code)
 
@@ -433,9 +471,12 @@ images_app = typer.Typer(
 app.add_typer(images_app, name="images")
 
 
-@images_app.command("convert", epilog="Exit codes: 0 every source converted or already "
-                    "complete, 1 some sources failed (listed in the summary and the manifest), "
-                    "2 bad input.")  # fmt: skip
+@images_app.command(
+    "convert",
+    epilog="Exit codes: 0 every source converted or already "
+    "complete, 1 some sources failed (listed in the summary and the manifest), "
+    "2 bad input.",
+)
 def images_convert(
     src: Annotated[Path, typer.Argument(help="Directory of source images (only read).")],
     dest: Annotated[Path, typer.Argument(help="Where DEST/products/ab/cd/<sha256>_*.webp go.")],
@@ -525,6 +566,92 @@ def images_stats(
 
     _, thresholds_config = _load_config(tiers, thresholds, sets)
     output.render(output.stats_report(stats(directory, thresholds_config, top=top)), fmt)
+
+
+# --- capplan history and trend --------------------------------------------------------------
+
+history_app = typer.Typer(
+    cls=TyperGroup,
+    no_args_is_help=True,
+    help="The history of checks: show it, or import series from another monitoring system.",
+)
+app.add_typer(history_app, name="history")
+
+
+def _since(text: str | None) -> Any:
+    if text is None:
+        return None
+    import datetime as dt
+
+    from capplan.history import parse_since
+
+    return parse_since(text, dt.datetime.now(dt.timezone.utc))
+
+
+@history_app.command("import")
+def history_import(
+    csv_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.csv",
+            help="Columns timestamp,metric,value and optionally labels "
+            "(path=/;table=orders or a JSON object).",
+        ),
+    ],
+    history_file: HistoryOption = None,
+) -> None:
+    """Import a series exported from another monitoring system. The whole file is checked
+    first: a bad line is an error naming its line number, and nothing of the file is imported.
+    Timestamps are ISO 8601 (without an offset, UTC)."""
+    from capplan import history
+
+    path = history.resolve(history_file)
+    count = history.import_csv(path, csv_file)
+    sys.stdout.write(f"imported {count:,} records from {csv_file} into {path}\n")
+
+
+@history_app.command("show")
+def history_show(
+    metric: MetricOption = None,
+    since: SinceOption = None,
+    history_file: HistoryOption = None,
+    fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
+) -> None:
+    """List the recorded values, oldest first."""
+    from capplan import history, output
+
+    records = list(
+        history.records(history.resolve(history_file), metric=metric, since=_since(since))
+    )
+    output.render(output.history_report(records), fmt)
+
+
+@app.command()
+def trend(
+    metric: MetricOption = None,
+    since: SinceOption = None,
+    history_file: HistoryOption = None,
+    tiers: TiersOption = None,
+    thresholds: ThresholdsOption = None,
+    sets: SetOption = None,
+    fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
+) -> None:
+    """Growth of every recorded metric and the dates it will cross its warning and critical
+    thresholds at that rate (a Theil-Sen fit, which one outlier does not swing); for
+    products_total and storage_gb, when the next infrastructure tier is needed.
+
+    Record history with `capplan check --record` (from cron) or `capplan history import`.
+    """
+    import datetime as dt
+
+    from capplan import history, output
+    from capplan.trend import forecasts
+
+    tiers_config, thresholds_config = _load_config(tiers, thresholds, sets)
+    now = dt.datetime.now(dt.timezone.utc)
+    records = history.records(history.resolve(history_file), metric=metric, since=_since(since))
+    result = forecasts(records, thresholds_config, tiers_config, now)
+    output.render(output.trend_report(result, now), fmt)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ and CSV work on sections; json works on the data. Nothing else in capplan knows 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import enum
 import io
 import json
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
     from capplan.check.metrics import Metric
     from capplan.config import InfraTier, TiersConfig
     from capplan.formulas import Totals
+    from capplan.history import Record
     from capplan.images.batch import Outcome, Summary
     from capplan.images.stats import ImageStats
     from capplan.projection import Projection
+    from capplan.trend import Forecast
 
 
 class Format(str, enum.Enum):
@@ -947,8 +950,14 @@ def convert_report(summary: Summary) -> Report:
     rows.append(("time", f"{summary.elapsed_s:,.1f} s ({rate:,.1f} images/s)"))
     if summary.leftovers_removed:
         rows.append((f"temporary files {would}removed", number(summary.leftovers_removed)))
-    sections = [Section("images convert" + (" (dry run)" if summary.dry_run else ""),
-                        ("", ""), rows, header=False)]  # fmt: skip
+    sections = [
+        Section(
+            "images convert" + (" (dry run)" if summary.dry_run else ""),
+            ("", ""),
+            rows,
+            header=False,
+        )
+    ]
     if summary.failures:
         sections.append(
             Section(
@@ -1020,12 +1029,17 @@ def stats_data(result: ImageStats) -> dict[str, Any]:
         "files_per_directory_max": tree.files_per_directory_max,
         "status": result.status,
         "fullest": [
-            {"path": f.path, "files": f.files, "band": f.band.label, "status": f.band.status,
-             "action": f.band.action}
+            {
+                "path": f.path,
+                "files": f.files,
+                "band": f.band.label,
+                "status": f.band.status,
+                "action": f.band.action,
+            }
             for f in result.fullest
         ],
         "unreadable": tree.unreadable,
-    }  # fmt: skip
+    }
 
 
 def stats_report(result: ImageStats) -> Report:
@@ -1036,19 +1050,28 @@ def stats_report(result: ImageStats) -> Report:
         [
             ("all files", number(tree.files), _size(tree.bytes)),
             ("image files", number(tree.image_files), ""),
-            *[(f"_{name} variant", number(tree.variants[name]), _size(tree.variant_bytes[name]))
-              for name in tree.variants],
+            *[
+                (f"_{name} variant", number(tree.variants[name]), _size(tree.variant_bytes[name]))
+                for name in tree.variants
+            ],
             ("directories", number(tree.directories), ""),
         ],
-    )  # fmt: skip
+    )
     fullest = Section(
         "Fullest directories (files per directory bands)",
         ("directory", "files", "band", "status", "action"),
-        [(f.path, number(f.files), f.band.label, f.band.status,
-          "-" if f.band.action == "None" else f.band.action)
-         for f in result.fullest],
+        [
+            (
+                f.path,
+                number(f.files),
+                f.band.label,
+                f.band.status,
+                "-" if f.band.action == "None" else f.band.action,
+            )
+            for f in result.fullest
+        ],
         statuses=[f.band.status for f in result.fullest],
-    )  # fmt: skip
+    )
     notes = []
     if result.fullest:
         top = result.fullest[0]
@@ -1059,3 +1082,206 @@ def stats_report(result: ImageStats) -> Report:
     if tree.unreadable:
         notes.append(f"warning: {len(tree.unreadable):,} entries could not be read")
     return Report(data=stats_data(result), sections=[totals, fullest], notes=notes)
+
+
+# --- capplan history and trend --------------------------------------------------------------
+
+
+def history_report(records: Sequence[Record]) -> Report:
+    rows: list[Sequence[Cell]] = [
+        (
+            r.timestamp.isoformat(timespec="seconds"),
+            r.metric,
+            ",".join(f"{k}={v}" for k, v in r.labels.items()) or "-",
+            figure(r.value),
+            r.status or "-",
+        )
+        for r in records
+    ]
+    data = {
+        "records": [
+            {
+                "timestamp": r.timestamp.isoformat(timespec="seconds"),
+                "metric": r.metric,
+                "labels": dict(r.labels),
+                "value": r.value,
+                "status": r.status,
+            }
+            for r in records
+        ]
+    }
+    notes = [f"{len(records):,} records"]
+    return Report(
+        data=data,
+        sections=[Section("History", ("timestamp", "metric", "labels", "value", "status"), rows)],
+        notes=notes,
+    )
+
+
+def _day(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.date().isoformat()
+
+
+def figure(value: float) -> str:
+    """A measured value for a person: 260,200 and 21.79 and 0.147, never 2.602e+05."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1 or value == 0:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+def _when(moment: dt.datetime | None, now: dt.datetime) -> str:
+    if moment is None:
+        return "not at this rate"
+    return "already" if moment <= now else f"on {moment.date().isoformat()}"
+
+
+def trend_summary(forecast: Forecast, now: dt.datetime) -> str:
+    """One sentence: the rate, the dates, what to do, and when the next tier is needed."""
+    from capplan.check.metrics import METRICS
+    from capplan.trend import MIN_POINTS
+
+    where = " on " + ",".join(forecast.labels.values()) if forecast.labels else ""
+    name = f"{forecast.metric}{where}"
+    if forecast.fit is None:
+        return f"{name}: not enough history ({len(forecast.points)} of {MIN_POINTS} points)"
+    unit = METRICS[forecast.metric].unit
+    unit = " points" if unit == "%" else f" {unit}" if unit else ""
+    per_month = forecast.fit.slope_per_day * 30
+    text = f"{name}: {'+' if per_month >= 0 else '-'}{figure(abs(per_month))}{unit} a month"
+    if forecast.latest.warning is not None:
+        text += f", warning {_when(forecast.warning_at, now)}"
+        text += f", critical {_when(forecast.critical_at, now)}"
+        if forecast.action and (forecast.warning_at or forecast.critical_at):
+            text += f": {forecast.action[0].lower()}{forecast.action[1:]}"
+    tier = forecast.tier
+    if tier is not None and tier.next_tier is not None:
+        until = _when(tier.needed_at, now).removeprefix("on ")
+        text += f"; {tier.current}'s disk lasts until {until}, then {tier.next_tier}"
+    return text
+
+
+def trend_data(forecasts: Sequence[Forecast], now: dt.datetime) -> dict[str, Any]:
+    return {
+        "now": now.isoformat(timespec="seconds"),
+        "forecasts": [
+            {
+                "metric": f.metric,
+                "labels": f.labels,
+                "points": len(f.points),
+                "latest": f.points[-1][1],
+                "status": f.latest.status,
+                "slope_per_day": f.slope_per_day,
+                "slope_per_month": None if f.fit is None else f.fit.slope_per_day * 30,
+                "warning": f.latest.warning,
+                "critical": f.latest.critical,
+                "warning_at": _day(f.warning_at),
+                "critical_at": _day(f.critical_at),
+                "action": f.action,
+                "next_tier": None if f.tier is None else f.tier.next_tier,
+                "next_tier_at": None if f.tier is None else _day(f.tier.needed_at),
+                "summary": trend_summary(f, now),
+            }
+            for f in forecasts
+        ],
+    }
+
+
+def trend_report(forecasts: Sequence[Forecast], now: dt.datetime) -> Report:
+    def when(moment: dt.datetime | None, has_level: bool) -> str:
+        if not has_level:
+            return "-"
+        if moment is None:
+            return "never at this rate"
+        return "already" if moment <= now else moment.date().isoformat()
+
+    rows: list[Sequence[Cell]] = []
+    for f in forecasts:
+        per_month = (
+            "-"
+            if f.fit is None
+            else ("+" if f.fit.slope_per_day >= 0 else "-") + figure(abs(f.fit.slope_per_day * 30))
+        )
+        has_level = f.latest.warning is not None and f.fit is not None
+        rows.append(
+            (
+                f.metric,
+                ",".join(f"{k}={v}" for k, v in f.labels.items()) or "-",
+                len(f.points),
+                figure(f.points[-1][1]),
+                per_month,
+                when(f.warning_at, has_level),
+                when(f.critical_at, has_level),
+            )
+        )
+    section = Section(
+        "Trends (Theil-Sen fit; a month is 30 days)",
+        ("metric", "labels", "points", "latest", "per month", "warning on", "critical on"),
+        rows,
+    )
+    notes = [trend_summary(f, now) for f in forecasts]
+    charted = [f for f in forecasts if f.fit is not None]
+    chart = None
+    if charted:
+        chart = lambda console: _trend_charts(charted, now, console.width)  # noqa: E731
+    return Report(data=trend_data(forecasts, now), sections=[section], notes=notes, chart=chart)
+
+
+def _trend_charts(forecasts: Sequence[Forecast], now: dt.datetime, columns: int) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    width = max(30, min(100, columns - 14))
+    return Group(*(Text(trend_chart(f, now, width)) for f in forecasts))
+
+
+def trend_chart(forecast: Forecast, now: dt.datetime, width: int = 72, height: int = 12) -> str:
+    """History (•), projection (·) and the warning (W) and critical (C) lines, as text."""
+    fit = forecast.fit
+    assert fit is not None
+    first, last = forecast.points[0][0], max(forecast.points[-1][0], now)
+    span = (last - first).total_seconds() or 86_400.0
+    horizon = span / 2
+    for moment in (forecast.warning_at, forecast.critical_at):
+        if moment is not None and moment > now:
+            horizon = max(horizon, min((moment - now).total_seconds() * 1.1, span * 3))
+    end = last + dt.timedelta(seconds=horizon)
+    total = (end - first).total_seconds()
+    projected = [fit.value_at(now), fit.value_at(end)]
+    levels = [v for v in (forecast.latest.warning, forecast.latest.critical) if v is not None]
+    values = [v for _, v in forecast.points] + projected + levels
+    low, high = min(values), max(values)
+    if high == low:
+        high = low + 1
+    grid = [[" "] * width for _ in range(height)]
+
+    def row(value: float) -> int:
+        return height - 1 - round((value - low) / (high - low) * (height - 1))
+
+    def column(moment: dt.datetime) -> int:
+        return min(width - 1, max(0, round((moment - first).total_seconds() / total * (width - 1))))
+
+    for level, mark in zip(levels, "WC", strict=False):
+        grid[row(level)] = [mark if i % 3 == 0 else "-" for i in range(width)]
+    for x in range(column(now), width):
+        moment = first + dt.timedelta(seconds=total * x / (width - 1))
+        y = row(min(high, max(low, fit.value_at(moment))))
+        grid[y][x] = "·"
+    for moment, value in forecast.points:
+        grid[row(value)][column(moment)] = "•"
+    labels = {0: high, height // 2: (high + low) / 2, height - 1: low}
+    where = ",".join(f"{k}={v}" for k, v in forecast.labels.items())
+    lines = [
+        f"{forecast.metric}{' ' + where if where else ''}"
+        f" (• history, · projection, W warning, C critical)"
+    ]
+    for index, cells in enumerate(grid):
+        label = f"{figure(labels[index]):>10} " if index in labels else " " * 11
+        lines.append(label + "|" + "".join(cells))
+    axis = f"{first.date().isoformat()}".ljust(width // 2) + f"{end.date().isoformat()}".rjust(
+        width - width // 2
+    )
+    lines.append(" " * 11 + "+" + "-" * width)
+    lines.append(" " * 12 + axis)
+    return "\n".join(lines) + "\n"

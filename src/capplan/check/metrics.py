@@ -30,45 +30,119 @@ GIGABYTES = 1e9
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("cpu_percent", "%", "CPU busy", "scaling_triggers.cpu_percent",
-                   prometheus="cpu_usage_ratio", scale=PERCENT),
-        MetricSpec("memory_percent", "%", "Memory used, (total - available) / total",
-                   "scaling_triggers.memory_percent",
-                   prometheus="memory_usage_ratio", scale=PERCENT),
-        MetricSpec("disk_percent", "%", "Disk used", "scaling_triggers.disk_percent",
-                   prometheus="disk_usage_ratio", scale=PERCENT),
-        MetricSpec("load_per_core", "", "1-minute load average per CPU core",
-                   "scaling_triggers.load_per_core", prometheus="load_per_core"),
-        MetricSpec("api_p50_ms", "ms", "HTTP response time, median",
-                   prometheus="api_latency_p50_seconds", scale=MILLISECONDS),
-        MetricSpec("api_p95_ms", "ms", "HTTP response time, 95th percentile",
-                   "scaling_triggers.api_p95_ms",
-                   prometheus="api_latency_p95_seconds", scale=MILLISECONDS),
-        MetricSpec("api_p99_ms", "ms", "HTTP response time, 99th percentile",
-                   prometheus="api_latency_p99_seconds", scale=MILLISECONDS),
-        MetricSpec("api_error_rate_percent", "%", "HTTP requests that failed",
-                   "scaling_triggers.api_error_rate_percent",
-                   prometheus="api_error_ratio", scale=PERCENT),
-        MetricSpec("storage_gb", "GB", "Bytes stored under the uploads directory",
-                   "capacity.storage_gb", prometheus="storage_bytes", scale=GIGABYTES),
-        MetricSpec("image_files", "", "Image files under the uploads directory",
-                   prometheus="image_files"),
-        MetricSpec("files_per_directory_max", "", "Files in the fullest directory",
-                   bands="files_per_directory", prometheus="files_per_directory_max"),
-        MetricSpec("db_size_gb", "GB", "Database size", "capacity.db_size_gb",
-                   prometheus="db_size_bytes", scale=GIGABYTES),
-        MetricSpec("db_query_p95_ms", "ms", "Database query time, 95th percentile",
-                   "scaling_triggers.db_query_p95_ms",
-                   prometheus="db_query_p95_seconds", scale=MILLISECONDS),
-        MetricSpec("db_connections_percent", "%", "Database connections used of the maximum",
-                   "scaling_triggers.db_connections_percent",
-                   prometheus="db_connections_ratio", scale=PERCENT),
-        MetricSpec("products_total", "", "Rows of the products table",
-                   "capacity.products_total", prometheus="products_total"),
-        MetricSpec("table_rows", "", "Rows per table", bands="table_rows",
-                   prometheus="table_rows"),
+        MetricSpec(
+            "cpu_percent",
+            "%",
+            "CPU busy",
+            "scaling_triggers.cpu_percent",
+            prometheus="cpu_usage_ratio",
+            scale=PERCENT,
+        ),
+        MetricSpec(
+            "memory_percent",
+            "%",
+            "Memory used, (total - available) / total",
+            "scaling_triggers.memory_percent",
+            prometheus="memory_usage_ratio",
+            scale=PERCENT,
+        ),
+        MetricSpec(
+            "disk_percent",
+            "%",
+            "Disk used",
+            "scaling_triggers.disk_percent",
+            prometheus="disk_usage_ratio",
+            scale=PERCENT,
+        ),
+        MetricSpec(
+            "load_per_core",
+            "",
+            "1-minute load average per CPU core",
+            "scaling_triggers.load_per_core",
+            prometheus="load_per_core",
+        ),
+        MetricSpec(
+            "api_p50_ms",
+            "ms",
+            "HTTP response time, median",
+            prometheus="api_latency_p50_seconds",
+            scale=MILLISECONDS,
+        ),
+        MetricSpec(
+            "api_p95_ms",
+            "ms",
+            "HTTP response time, 95th percentile",
+            "scaling_triggers.api_p95_ms",
+            prometheus="api_latency_p95_seconds",
+            scale=MILLISECONDS,
+        ),
+        MetricSpec(
+            "api_p99_ms",
+            "ms",
+            "HTTP response time, 99th percentile",
+            prometheus="api_latency_p99_seconds",
+            scale=MILLISECONDS,
+        ),
+        MetricSpec(
+            "api_error_rate_percent",
+            "%",
+            "HTTP requests that failed",
+            "scaling_triggers.api_error_rate_percent",
+            prometheus="api_error_ratio",
+            scale=PERCENT,
+        ),
+        MetricSpec(
+            "storage_gb",
+            "GB",
+            "Bytes stored under the uploads directory",
+            "capacity.storage_gb",
+            prometheus="storage_bytes",
+            scale=GIGABYTES,
+        ),
+        MetricSpec(
+            "image_files", "", "Image files under the uploads directory", prometheus="image_files"
+        ),
+        MetricSpec(
+            "files_per_directory_max",
+            "",
+            "Files in the fullest directory",
+            bands="files_per_directory",
+            prometheus="files_per_directory_max",
+        ),
+        MetricSpec(
+            "db_size_gb",
+            "GB",
+            "Database size",
+            "capacity.db_size_gb",
+            prometheus="db_size_bytes",
+            scale=GIGABYTES,
+        ),
+        MetricSpec(
+            "db_query_p95_ms",
+            "ms",
+            "Database query time, 95th percentile",
+            "scaling_triggers.db_query_p95_ms",
+            prometheus="db_query_p95_seconds",
+            scale=MILLISECONDS,
+        ),
+        MetricSpec(
+            "db_connections_percent",
+            "%",
+            "Database connections used of the maximum",
+            "scaling_triggers.db_connections_percent",
+            prometheus="db_connections_ratio",
+            scale=PERCENT,
+        ),
+        MetricSpec(
+            "products_total",
+            "",
+            "Rows of the products table",
+            "capacity.products_total",
+            prometheus="products_total",
+        ),
+        MetricSpec("table_rows", "", "Rows per table", bands="table_rows", prometheus="table_rows"),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +197,19 @@ def band_of(value: float, bands: Iterable[Band]) -> Band:
 
 def _band_level(bands: Iterable[Band], status: str) -> float | None:
     return next((float(b.start) for b in bands if b.status == status), None)
+
+
+def action_for(name: str, thresholds: ThresholdsConfig) -> str:
+    """What to do when the metric passes its warning level."""
+    spec = METRICS[name]
+    if spec.threshold is not None:
+        threshold = _lookup(thresholds, spec.threshold)
+        return threshold.action if isinstance(threshold, Threshold) else ""
+    if spec.bands is not None:
+        bands = _lookup(thresholds, spec.bands)
+        assert isinstance(bands, list)
+        return next((b.action for b in bands if b.status == "WARNING"), "")
+    return ""
 
 
 def evaluate(measurement: Measurement, thresholds: ThresholdsConfig) -> Metric:

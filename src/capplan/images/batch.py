@@ -41,11 +41,17 @@ class Outcome:
     error: str | None = None
 
     def manifest_line(self) -> str:
-        record: dict[str, Any] = {"source": self.source, "sha256": self.sha256,
-                                  "status": self.status, "outputs": self.outputs,
-                                  "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
-                                  "width": self.width, "height": self.height,
-                                  "error": self.error}  # fmt: skip
+        record: dict[str, Any] = {
+            "source": self.source,
+            "sha256": self.sha256,
+            "status": self.status,
+            "outputs": self.outputs,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "width": self.width,
+            "height": self.height,
+            "error": self.error,
+        }
         return json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -201,8 +207,9 @@ class Manifest:
             import tempfile
 
             try:
-                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                                suffix=atomic.TEMP_SUFFIX)  # fmt: skip
+                handle, name = tempfile.mkstemp(
+                    dir=path.parent, prefix=f".{path.name}.", suffix=atomic.TEMP_SUFFIX
+                )
             except OSError as error:
                 raise CapplanError(f"--manifest {path}: {error.strerror or error}") from None
             self.temporary = Path(name)
@@ -272,8 +279,9 @@ def run(
                 summary.skipped -= 1
                 summary.duplicates += 1
             else:
-                outcome = Outcome(outcome.source, "duplicate", outcome.sha256, outcome.outputs,
-                                  outcome.bytes_in)  # fmt: skip
+                outcome = Outcome(
+                    outcome.source, "duplicate", outcome.sha256, outcome.outputs, outcome.bytes_in
+                )
         _count(summary, outcome)
         record.write(outcome)
         if on_outcome is not None:
