@@ -196,6 +196,9 @@ def test_http_latency_and_a_warning_for_the_slow_path(run: Run, write: Write, se
     p99 = metric(report, "api_p99_ms", url=f"{server}/slow")["value"]
     assert 150 <= p50 <= slow["value"] <= p99
     assert metric(report, "api_error_rate_percent", url=f"{server}/slow")["value"] == 0
+    average = metric(report, "api_avg_ms", url=f"{server}/slow")
+    assert 150 <= average["value"] <= p99
+    assert (average["warning"], average["critical"]) == (200, 500)  # the seed's avg_response_ms
     assert code in (1, 2)
 
 

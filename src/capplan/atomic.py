@@ -1,14 +1,13 @@
 """Atomic file writes: a temporary file in the target's directory, then a rename.
 
 A reader sees the old file or the new one, never half of one; a crash leaves at most a hidden
-`.NAME.*.tmp` file, which `leftovers` finds so that the next run can remove it.
+`.NAME.*.tmp` file, which `is_leftover` recognises so that the next run can remove it.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -39,10 +38,3 @@ def write_text(path: Path, text: str) -> None:
 def is_leftover(name: str) -> bool:
     """A temporary file that a killed writer left behind."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
-
-
-def leftovers(folder: Path) -> Iterator[Path]:
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_file(follow_symlinks=False) and is_leftover(entry.name):
-                yield Path(entry.path)

@@ -24,7 +24,6 @@ from capplan.errors import CapplanError
 from capplan.formulas import Demand, Totals
 
 LIMITED_FIGURES = ("products", "images_per_product", "orders_per_month", "api_requests_per_day")
-CAPACITY_METRICS = ("products_total", "storage_gb", "db_size_gb")
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,9 +51,15 @@ def probe(url: str, requests: int, timeout: float) -> Iterator[Measurement]:
             problems[problem] = problems.get(problem, 0) + 1
     failed = sum(problems.values())
     seen = "; ".join(f"{count} x {text}" for text, count in problems.items())
+    answered = f"{len(times)} answered"
+    missing = f"no successful response ({seen})"
     for name, q in (("api_p50_ms", 50), ("api_p95_ms", 95), ("api_p99_ms", 99)):
         if times:
-            yield Measurement(name, percentile(times, q), labels, detail=f"{len(times)} answered")
+            yield Measurement(name, percentile(times, q), labels, detail=answered)
         else:
-            yield Measurement(name, None, labels, reason=f"no successful response ({seen})")
+            yield Measurement(name, None, labels, reason=missing)
+    if times:
+        yield Measurement("api_avg_ms", statistics.fmean(times), labels, detail=answered)
+    else:
+        yield Measurement("api_avg_ms", None, labels, reason=missing)
     yield Measurement("api_error_rate_percent", 100 * failed / requests, labels, detail=seen)

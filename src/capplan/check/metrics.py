@@ -77,6 +77,14 @@ METRICS: dict[str, MetricSpec] = {
             scale=MILLISECONDS,
         ),
         MetricSpec(
+            "api_avg_ms",
+            "ms",
+            "HTTP response time, mean",
+            "capacity.avg_response_ms",
+            prometheus="api_latency_avg_seconds",
+            scale=MILLISECONDS,
+        ),
+        MetricSpec(
             "api_p99_ms",
             "ms",
             "HTTP response time, 99th percentile",
