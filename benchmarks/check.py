@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from capplan.tree import scan
+from timing import median_ms
 
 TARGET_RATIO = 2.0
 
@@ -31,15 +30,6 @@ def build_tree(root: Path, files: int) -> None:
         folder = root / "products" / digest[:2] / digest[2:4]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{digest}_200.webp").write_bytes(b"RIFF" + bytes(60))
-
-
-def median_ms(action: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def shell(command: str) -> Callable[[], object]:

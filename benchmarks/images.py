@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -27,23 +26,33 @@ import time
 from pathlib import Path
 
 import psutil
-from PIL import Image, ImageDraw
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test suite's image maker: the same photos as the tests
+
+from tests.images import jpeg, photo  # noqa: E402
 
 QUALITY, METHOD = 80, 4
 
 
-def photo(seed: int, width: int = 1600, height: int = 1200) -> bytes:
-    rng = random.Random(seed)
-    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    for _ in range(40):
-        x, y = rng.randrange(width), rng.randrange(height)
-        size = rng.randrange(20, width // 4)
-        draw.ellipse((x, y, x + size, y + size), fill=tuple(rng.randrange(256) for _ in "rgb"))
-    noise = Image.effect_noise((width, height), 12).convert("RGB")
-    buffer = io.BytesIO()
-    Image.blend(image, noise, 0.08).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+def convert_command(src: Path, dest: Path, *options: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "capplan",
+        "images",
+        "convert",
+        str(src),
+        str(dest),
+        "--quality",
+        str(QUALITY),
+        "--method",
+        str(METHOD),
+        "--format",
+        "json",
+        *options,
+    ]
 
 
 def pillow_floor(sources: list[Path]) -> float:
@@ -64,23 +73,7 @@ def pillow_floor(sources: list[Path]) -> float:
 
 def capplan(src: Path, dest: Path, workers: int) -> float:
     shutil.rmtree(dest, ignore_errors=True)
-    command = [
-        sys.executable,
-        "-m",
-        "capplan",
-        "images",
-        "convert",
-        str(src),
-        str(dest),
-        "--workers",
-        str(workers),
-        "--quality",
-        str(QUALITY),
-        "--method",
-        str(METHOD),
-        "--format",
-        "json",
-    ]
+    command = convert_command(src, dest, "--workers", str(workers))
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -114,7 +107,7 @@ def speed(photos: int) -> int:
         sources = []
         for n in range(photos):
             path = src / f"p{n:04}.jpg"
-            path.write_bytes(photo(n))
+            path.write_bytes(jpeg(photo(1600, 1200, seed=n)))
             sources.append(path)
         floor = pillow_floor(sources) / cores
         all_workers = capplan(src, dest, cores)
@@ -179,17 +172,7 @@ def memory(small: int, large: int) -> int:
         with tempfile.TemporaryDirectory() as folder:
             src, dest = Path(folder, "src"), Path(folder, "dest")
             tiny_sources(src, count)
-            command = [
-                sys.executable,
-                "-m",
-                "capplan",
-                "images",
-                "convert",
-                str(src),
-                str(dest),
-                "--format",
-                "json",
-            ]
+            command = convert_command(src, dest)
             start = time.perf_counter()
             results[count] = peak_rss_mb(command)
             elapsed = time.perf_counter() - start

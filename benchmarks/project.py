@@ -10,14 +10,13 @@ Target (DESIGN.md): under 500 ms. Run: python benchmarks/project.py [--runs N]
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 500.0
@@ -58,15 +57,6 @@ def write_inputs(folder: Path) -> tuple[Path, Path]:
     tiers_path.write_text(yaml.safe_dump(tiers, sort_keys=False), encoding="utf-8")
     mix_path.write_text(yaml.safe_dump({"tiers": rows}, sort_keys=False), encoding="utf-8")
     return tiers_path, mix_path
-
-
-def median_ms(command: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> int:

@@ -6,21 +6,11 @@ Target (DESIGN.md): under 150 ms. Run: python benchmarks/startup.py [--runs N]
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
+
+from timing import median_ms
 
 TARGET_MS = 150.0
-
-
-def median_ms(command: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> int:

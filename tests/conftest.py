@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from capplan.cli import app
@@ -15,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 Run = Callable[..., Result]
+
+# No time limit per example: a busy machine must not fail a property that holds.
+settings.register_profile("capplan", deadline=None)
+settings.load_profile("capplan")
 
 
 @pytest.fixture(autouse=True)

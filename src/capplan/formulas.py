@@ -6,8 +6,10 @@ Decimal units, as in the seed: 1 GB = 1,000,000 KB and 1 TB = 1,000 GB.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from capplan.config import Assumptions, BandwidthProvider
+if TYPE_CHECKING:
+    from capplan.config import Assumptions, BandwidthProvider
 
 KB_PER_GB = 1_000_000
 KB_PER_TB = 1_000_000_000

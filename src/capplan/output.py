@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from capplan.formulas import DAYS_PER_MONTH
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
@@ -1148,7 +1150,7 @@ def trend_summary(forecast: Forecast, now: dt.datetime) -> str:
         return f"{name}: not enough history ({len(forecast.points)} of {MIN_POINTS} points)"
     unit = METRICS[forecast.metric].unit
     unit = " points" if unit == "%" else f" {unit}" if unit else ""
-    per_month = forecast.fit.slope_per_day * 30
+    per_month = forecast.fit.slope_per_day * DAYS_PER_MONTH
     text = f"{name}: {'+' if per_month >= 0 else '-'}{figure(abs(per_month))}{unit} a month"
     if forecast.latest.warning is not None:
         text += f", warning {_when(forecast.warning_at, now)}"
@@ -1173,7 +1175,7 @@ def trend_data(forecasts: Sequence[Forecast], now: dt.datetime) -> dict[str, Any
                 "latest": f.points[-1][1],
                 "status": f.latest.status,
                 "slope_per_day": f.slope_per_day,
-                "slope_per_month": None if f.fit is None else f.fit.slope_per_day * 30,
+                "slope_per_month": None if f.fit is None else f.fit.slope_per_day * DAYS_PER_MONTH,
                 "warning": f.latest.warning,
                 "critical": f.latest.critical,
                 "warning_at": _day(f.warning_at),
@@ -1201,7 +1203,8 @@ def trend_report(forecasts: Sequence[Forecast], now: dt.datetime) -> Report:
         per_month = (
             "-"
             if f.fit is None
-            else ("+" if f.fit.slope_per_day >= 0 else "-") + figure(abs(f.fit.slope_per_day * 30))
+            else ("+" if f.fit.slope_per_day >= 0 else "-")
+            + figure(abs(f.fit.slope_per_day * DAYS_PER_MONTH))
         )
         has_level = f.latest.warning is not None and f.fit is not None
         rows.append(

@@ -18,7 +18,6 @@ from capplan.history import Record
 
 MIN_POINTS = 3
 MAX_POINTS = 800
-DAYS_PER_MONTH = 30
 SECONDS_PER_DAY = 86_400
 
 
