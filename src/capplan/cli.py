@@ -197,8 +197,10 @@ def tiers(
     sets: SetOption = None,
     fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
 ) -> None:
-    """Show the pricing tiers, the infrastructure tiers (with backups and transitions) and the
-    bandwidth prices of tiers.yaml."""
+    """Show the pricing and infrastructure tiers, backups, transitions and bandwidth prices.
+
+    Everything comes from tiers.yaml (see --tiers).
+    """
     from capplan import output
 
     tiers_config, _ = _load_config(tiers, thresholds, sets)
@@ -233,8 +235,9 @@ def size(
     sets: SetOption = None,
     fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
 ) -> None:
-    """The Key Formulas for one set of numbers: translations, image files and storage, database
-    size, order items, API requests and egress, each shown with its formula.
+    """The Key Formulas for one set of numbers, each total beside its formula.
+
+    Translations, image files and storage, database size, order items, API requests and egress.
 
     The seed's Scale Projections: capplan size --products 500000 --images-per-product 5
     --orders 300000 --clients 1000 --api-requests-per-day 10000
@@ -308,9 +311,11 @@ def project(
     sets: SetOption = None,
     fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
 ) -> None:
-    """Project a tier mix: totals, capacity thresholds, the recommended infrastructure tier and
-    why, costs and margin, bandwidth cost per provider, backups; with growth, a month-by-month
-    timeline with every tier transition and threshold crossed.
+    """Project a tier mix: totals, the infrastructure tier it needs and why, costs, growth.
+
+    Totals, capacity thresholds, the recommended infrastructure tier with the reason for each
+    smaller tier, costs and margin, bandwidth cost per provider, backups; with growth, a
+    month-by-month timeline with every tier transition and threshold crossed.
 
     Example: capplan project --mix examples/mix.yaml --growth 5% --months 36
     """
@@ -423,10 +428,11 @@ def check(
         CheckFormat, _format_option("table", "json", "nagios", "prometheus")
     ] = CheckFormat.table,
 ) -> None:
-    """Check this server against thresholds.yaml: CPU, memory, disk, load, and optionally the
-    uploads directory, a database and HTTP endpoints. Each metric gets OK, WARNING or CRITICAL
-    with its action; the summary names the infrastructure tier this host matches and the next
-    step.
+    """Check this server against thresholds.yaml, with Nagios exit codes.
+
+    CPU, memory, disk and load, and optionally the uploads directory, a database and HTTP
+    endpoints. Each metric gets OK, WARNING or CRITICAL with its action; the summary names the
+    infrastructure tier this host matches and the next step.
 
     Example: capplan check --path / --uploads /srv/uploads --url http://127.0.0.1/health
     --format nagios
@@ -478,8 +484,12 @@ app.add_typer(images_app, name="images")
     "2 bad input.",
 )
 def images_convert(
-    src: Annotated[Path, typer.Argument(help="Directory of source images (only read).")],
-    dest: Annotated[Path, typer.Argument(help="Where DEST/products/ab/cd/<sha256>_*.webp go.")],
+    src: Annotated[
+        Path, typer.Argument(metavar="SRC", help="Directory of source images (only read).")
+    ],
+    dest: Annotated[
+        Path, typer.Argument(metavar="DEST", help="Where products/ab/cd/<sha256>_*.webp go.")
+    ],
     quality: Annotated[int, typer.Option("--quality", min=0, max=100, help="WebP quality.")] = 80,
     method: Annotated[
         int, typer.Option("--method", min=0, max=6, help="WebP method: 0 fast ... 6 smallest.")
@@ -517,8 +527,10 @@ def images_convert(
     ] = False,
     fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
 ) -> None:
-    """Convert every image under SRC into three WebP variants (original size, 800 px, 200 px)
-    in DEST/products/ab/cd/, named by the SHA-256 of the source.
+    """Convert every image under SRC into WebP variants in a sharded tree under DEST.
+
+    Three variants (original size, 800 px, 200 px) in DEST/products/ab/cd/, named by the
+    SHA-256 of the source.
 
     Upright (EXIF), sRGB, alpha kept, metadata stripped, never upscaled. Safe to interrupt and
     run again: complete images are skipped, identical sources stored once, every write atomic.
@@ -559,8 +571,11 @@ def images_stats(
     sets: SetOption = None,
     fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
 ) -> None:
-    """Image storage statistics: files and bytes per variant, and the fullest directories
-    against the files-per-directory bands with the planning document's action."""
+    """Image storage statistics: files and bytes per variant, the fullest directories.
+
+    The fullest directories are held against the files-per-directory bands, with the planning
+    document's action.
+    """
     from capplan import output
     from capplan.images.stats import stats
 
@@ -600,9 +615,11 @@ def history_import(
     ],
     history_file: HistoryOption = None,
 ) -> None:
-    """Import a series exported from another monitoring system. The whole file is checked
-    first: a bad line is an error naming its line number, and nothing of the file is imported.
-    Timestamps are ISO 8601 (without an offset, UTC)."""
+    """Import a series exported from another monitoring system.
+
+    The whole file is checked first: a bad line is an error naming its line number, and nothing
+    of the file is imported. Timestamps are ISO 8601 (without an offset, UTC).
+    """
     from capplan import history
 
     path = history.resolve(history_file)
@@ -636,9 +653,10 @@ def trend(
     sets: SetOption = None,
     fmt: Annotated[Format, _format_option("table", "json", "csv", "markdown")] = Format.table,
 ) -> None:
-    """Growth of every recorded metric and the dates it will cross its warning and critical
-    thresholds at that rate (a Theil-Sen fit, which one outlier does not swing); for
-    products_total and storage_gb, when the next infrastructure tier is needed.
+    """When each recorded metric will cross its warning and critical thresholds.
+
+    The growth is a Theil-Sen fit, which one outlier does not swing. For products_total and
+    storage_gb, also when the next infrastructure tier is needed.
 
     Record history with `capplan check --record` (from cron) or `capplan history import`.
     """

@@ -144,7 +144,10 @@ def write(text: str) -> None:
 
 
 def to_csv(sections: Sequence[Section]) -> str:
-    """One block per section (its header row first), blocks separated by a blank line."""
+    """One block per section (its header row first), blocks separated by a blank line.
+
+    Numbers are written as numbers (1500, 27.2), not as the tables show them (1,500).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for index, section in enumerate(sections):
@@ -152,12 +155,21 @@ def to_csv(sections: Sequence[Section]) -> str:
             buffer.write("\n")
         writer.writerow(["section", *section.columns])
         for row in section.rows:
-            writer.writerow([section.title, *("" if c is None else c for c in row)])
+            writer.writerow([section.title, *("" if c is None else plain(c) for c in row)])
     return buffer.getvalue()
 
 
+def _text(cell: Cell) -> str:
+    """A cell as a person reads it: numbers with thousands separators, nothing as -."""
+    if cell is None:
+        return "-"
+    if isinstance(cell, (int, float)):
+        return figure(cell)
+    return cell
+
+
 def _md_cell(cell: Cell) -> str:
-    return "" if cell is None else str(cell).replace("|", "\\|")
+    return _text(cell).replace("|", "\\|")
 
 
 def to_markdown(report: Report) -> str:
@@ -190,10 +202,13 @@ def to_table(report: Report, console: Console) -> None:
             title_style="bold",
             show_header=section.header,
         )
-        cells = [[_md_cell(c) for c in row] for row in section.rows]
+        cells = [[_text(c) for c in row] for row in section.rows]
         for index, column in enumerate(section.columns):
             numeric = bool(cells) and all(
-                _is_numeric(r[index]) or r[index] in ("", "-") for r in cells
+                isinstance(row[index], (int, float))
+                or _is_numeric(text[index])
+                or text[index] in ("", "-")
+                for row, text in zip(section.rows, cells, strict=True)
             )
             table.add_column(column, justify="right" if numeric else "left")
         for row_index, row in enumerate(cells):
@@ -219,7 +234,7 @@ def totals_data(totals: Totals) -> dict[str, float]:
 
 def totals_section(totals: Totals, explain: Mapping[str, str], title: str) -> Section:
     rows: list[Sequence[Cell]] = [
-        (name, number(getattr(totals, name)), UNITS[name], explain.get(name, "")) for name in UNITS
+        (name, getattr(totals, name), UNITS[name], explain.get(name, "")) for name in UNITS
     ]
     return Section(title, ("total", "value", "unit", "formula"), rows)
 
@@ -461,23 +476,23 @@ def projection_report(p: Projection) -> Report:
         (
             "plan",
             "clients",
-            "price",
+            "price EUR",
             "products",
             "images",
-            "orders/month",
-            "API requests/month",
-            "revenue/month",
+            "orders/mo",
+            "API req/mo",
+            "revenue EUR",
         ),
         [
             (
                 line.name,
-                number(line.clients),
-                eur(line.price_eur),
-                number(line.products),
-                number(line.images),
-                number(line.orders_per_month),
-                number(line.api_requests_per_month),
-                eur(line.revenue_eur),
+                line.clients,
+                line.price_eur,
+                line.products,
+                line.images,
+                line.orders_per_month,
+                line.api_requests_per_month,
+                line.revenue_eur,
             )
             for line in p.lines
         ],
@@ -489,9 +504,9 @@ def projection_report(p: Projection) -> Report:
         [
             (
                 s.metric,
-                number(s.value),
-                number(s.warning),
-                number(s.critical),
+                s.value,
+                s.warning,
+                s.critical,
                 s.status,
                 "-" if s.status == "OK" else s.action,
             )
@@ -585,21 +600,21 @@ def projection_report(p: Projection) -> Report:
                     "storage GB",
                     "DB GB",
                     "egress TB",
-                    "revenue",
+                    "revenue EUR",
                     "tier",
                     "infra EUR",
                 ),
                 [
                     (
                         m.month,
-                        number(m.clients),
-                        number(m.products),
-                        number(m.image_storage_gb),
-                        number(m.db_size_gb, 1),
-                        number(m.egress_tb_per_month, 2),
-                        eur(m.revenue_eur),
+                        m.clients,
+                        m.products,
+                        m.image_storage_gb,
+                        m.db_size_gb,
+                        m.egress_tb_per_month,
+                        m.revenue_eur,
                         m.infra_tier,
-                        number(m.infra_eur),
+                        m.infra_eur,
                     )
                     for m in p.timeline
                 ],
@@ -1095,7 +1110,7 @@ def history_report(records: Sequence[Record]) -> Report:
             r.timestamp.isoformat(timespec="seconds"),
             r.metric,
             ",".join(f"{k}={v}" for k, v in r.labels.items()) or "-",
-            figure(r.value),
+            r.value,
             r.status or "-",
         )
         for r in records
@@ -1200,19 +1215,14 @@ def trend_report(forecasts: Sequence[Forecast], now: dt.datetime) -> Report:
 
     rows: list[Sequence[Cell]] = []
     for f in forecasts:
-        per_month = (
-            "-"
-            if f.fit is None
-            else ("+" if f.fit.slope_per_day >= 0 else "-")
-            + figure(abs(f.fit.slope_per_day * DAYS_PER_MONTH))
-        )
+        per_month = None if f.fit is None else f.fit.slope_per_day * DAYS_PER_MONTH
         has_level = f.latest.warning is not None and f.fit is not None
         rows.append(
             (
                 f.metric,
                 ",".join(f"{k}={v}" for k, v in f.labels.items()) or "-",
                 len(f.points),
-                figure(f.points[-1][1]),
+                f.points[-1][1],
                 per_month,
                 when(f.warning_at, has_level),
                 when(f.critical_at, has_level),
