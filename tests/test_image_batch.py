@@ -130,10 +130,11 @@ def test_dest_inside_src_is_refused_before_anything(run: Run, tmp_path: Path) ->
 
 def test_dry_run_writes_nothing(run: Run, sources: dict[str, Path], tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    result = run("images", "convert", tmp_path / "src", dest, "--dry-run")
+    manifest = tmp_path / "m.jsonl"
+    result = run("images", "convert", tmp_path / "src", dest, "--dry-run", "--manifest", manifest)
     assert result.exit_code == 0
     assert "would be converted" in result.stdout
-    assert not dest.exists()
+    assert not dest.exists() and not manifest.exists()
 
 
 def test_missing_src_is_exit_2(run: Run, tmp_path: Path) -> None:

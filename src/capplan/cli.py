@@ -545,7 +545,6 @@ def images_convert(
         max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         max_bytes=max_bytes,
     )
-    batch.check_paths(src, dest)
     with output.ImageProgress(enabled=sys.stderr.isatty()) as progress:
         if sys.stderr.isatty():
             batch.count_sources(src, progress.set_total)

@@ -263,7 +263,7 @@ def run(
         except OSError as error:
             raise CapplanError(f"DEST {dest}: {error.strerror or error}") from None
     seen: dict[bytes, str] = {}  # 16 bytes of each SHA-256 seen -> its first status
-    record = Manifest(manifest)
+    record = Manifest(None if dry_run else manifest)  # a dry run writes nothing
     complete = False
 
     def settle(outcome: Outcome) -> None:
