@@ -322,3 +322,26 @@ def test_postgres_unreachable_is_exit_3_one_line(run: Run) -> None:
     assert code == 3
     assert error.count("\n") == 1 and error.startswith("capplan check: error: --db ")
     assert PASSWORD not in error
+
+
+@pytest.mark.postgres
+def test_postgres_huge_tables_use_the_planners_estimate(
+    run: Run, postgres: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from capplan.check import database
+
+    admin = f"postgresql://capplan:{PASSWORD}@127.0.0.1:{postgres}"
+    with psycopg.connect(f"{admin}/postgres", autocommit=True) as connection:
+        connection.execute("CREATE DATABASE big")
+    with psycopg.connect(f"{admin}/big", autocommit=True) as connection:
+        connection.execute("CREATE TABLE events AS SELECT generate_series(1, 50) AS id")
+        connection.execute("ANALYZE events")
+        connection.execute("INSERT INTO events SELECT generate_series(51, 60)")
+    monkeypatch.setattr(database, "EXACT_COUNT_BELOW", 10)
+    _, report, _ = report_of(run, "--db", f"{admin}/big")
+    assert rows_by_table(report) == {"events": 50}  # the estimate, not a count(*)
+    monkeypatch.setattr(database, "EXACT_COUNT_BELOW", 1000)
+    _, report, _ = report_of(run, "--db", f"{admin}/big")
+    assert rows_by_table(report) == {"events": 60}

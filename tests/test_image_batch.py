@@ -150,9 +150,12 @@ def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
     shard = tmp_path / "dest" / "products" / "00" / "11"
     shard.mkdir(parents=True)
     (shard / ".0011abc_800.webp.x1y2.tmp").write_bytes(b"half written")
-    _, summary = convert(run, src, tmp_path / "dest")
+    stale_manifest = tmp_path / ".m.jsonl.k1ll3d.tmp"
+    stale_manifest.write_text('{"source": "half', encoding="utf-8")
+    _, summary = convert(run, src, tmp_path / "dest", "--manifest", tmp_path / "m.jsonl")
     assert summary["leftovers_removed"] == 1
     assert not list((tmp_path / "dest").rglob("*.tmp"))
+    assert not stale_manifest.exists() and (tmp_path / "m.jsonl").is_file()
 
 
 def test_killed_mid_run_then_rerun_leaves_exactly_the_complete_tree(tmp_path: Path) -> None:

@@ -206,6 +206,8 @@ class Manifest:
         if path is not None:
             import tempfile
 
+            for stale in path.parent.glob(f".{path.name}.*{atomic.TEMP_SUFFIX}"):
+                stale.unlink(missing_ok=True)  # what a killed run left
             try:
                 handle, name = tempfile.mkstemp(
                     dir=path.parent, prefix=f".{path.name}.", suffix=atomic.TEMP_SUFFIX
