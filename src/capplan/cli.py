@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -19,6 +19,11 @@ from typer.core import TyperGroup
 from capplan import __version__
 from capplan.errors import CapplanError
 from capplan.output import CheckFormat, Format
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from capplan.config import ThresholdsConfig, TiersConfig
 
 BAD_INPUT = 2
 INTERNAL_ERROR = 70  # EX_SOFTWARE
@@ -177,7 +182,7 @@ def _format_option(*choices: str) -> Any:
 
 def _load_config(
     tiers: Path | None, thresholds: Path | None, sets: list[str] | None
-) -> tuple[Any, Any]:
+) -> tuple[TiersConfig, ThresholdsConfig]:
     from capplan import config
 
     overrides = [config.parse_override(text) for text in sets or []]
@@ -592,7 +597,7 @@ history_app = typer.Typer(
 app.add_typer(history_app, name="history")
 
 
-def _since(text: str | None) -> Any:
+def _since(text: str | None) -> dt.datetime | None:
     if text is None:
         return None
     import datetime as dt
