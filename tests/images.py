@@ -122,5 +122,4 @@ def write_sources(folder: Path, photos: int = 3) -> dict[str, Path]:
     return paths
 
 
-GOOD = ("rotated.jpg", "gps.jpg", "cmyk.jpg", "alpha.png", "palette.png", "deep.png")
 BAD = ("truncated.jpg", "bomb.png", "notes.jpg", "drawing.eps", "animated.gif")

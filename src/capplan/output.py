@@ -83,15 +83,13 @@ STATUS_STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNK
 # --- numbers --------------------------------------------------------------------------------
 
 
-def number(value: float | None, decimals: int = 0) -> str:
-    """A figure for a person: thousands separated, no float noise."""
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "unlimited"
-    if decimals == 0 and abs(value - round(value)) > 1e-9 and abs(value) < 100:
-        decimals = 2  # 27.2 GB must not read 27
-    return f"{value:,.{decimals}f}"
+def figure(value: float) -> str:
+    """A measured value for a person: 260,200 and 21.79 and 0.147, never 2.602e+05."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1 or value == 0:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
 
 
 def eur(value: float | None) -> str:
@@ -250,7 +248,7 @@ def size_report(totals: Totals, explain: Mapping[str, str]) -> Report:
 
 
 def _limit(value: float | None) -> str:
-    return "unlimited" if value is None else number(value)
+    return "unlimited" if value is None else figure(value)
 
 
 def _cost_range(tier: InfraTier) -> str:
@@ -294,8 +292,8 @@ def tiers_report(tiers: TiersConfig) -> Report:
                 t.id,
                 _limit(t.max_clients),
                 t.vcpu,
-                number(t.ram_gb),
-                number(t.storage_gb) + (" + CDN" if t.cdn else ""),
+                figure(t.ram_gb),
+                figure(t.storage_gb) + (" + CDN" if t.cdn else ""),
                 t.database,
                 f"{_cost_range(t)} ({t.monthly_cost_eur.typical:,.0f})",
             )
@@ -339,8 +337,8 @@ def tiers_report(tiers: TiersConfig) -> Report:
                 p.name,
                 p.currency,
                 _limit(p.included_tb),
-                number(p.included_price_per_tb),
-                number(p.extra_price_per_tb),
+                figure(p.included_price_per_tb),
+                figure(p.extra_price_per_tb),
             )
             for p in tiers.bandwidth_providers
         ],
@@ -533,12 +531,12 @@ def projection_report(p: Projection) -> Report:
             *[(f"not {x.tier}", "; ".join(x.reasons)) for x in r.rejected],
             (
                 "disk",
-                f"{number(r.disk_gb)} GB of {number(r.disk_limit_gb)} GB "
-                f"({p.disk_threshold_pct:g} % of {number(tier.storage_gb)} GB, "
+                f"{figure(r.disk_gb)} GB of {figure(r.disk_limit_gb)} GB "
+                f"({p.disk_threshold_pct:g} % of {figure(tier.storage_gb)} GB, "
                 f"{p.sizing_level} level)",
             ),
             ("runway", runway),
-            ("servers", f"{tier.vcpu} vCPU, {number(tier.ram_gb)} GB RAM; {tier.servers}"),
+            ("servers", f"{tier.vcpu} vCPU, {figure(tier.ram_gb)} GB RAM; {tier.servers}"),
             ("database", tier.database),
             (
                 "monthly cost",
@@ -644,8 +642,8 @@ def projection_report(p: Projection) -> Report:
         chart = lambda console: growth_chart(p, console.width)  # noqa: E731
     margin = "-" if c.gross_margin_pct is None else f"{c.gross_margin_pct:.1f} %"
     notes.append(
-        f"=> {tier.name} ({verdict}; binding: {r.binding}, disk {number(r.disk_gb)} of "
-        f"{number(r.disk_limit_gb)} GB); infrastructure EUR {c.infra_eur:,.0f} a month, "
+        f"=> {tier.name} ({verdict}; binding: {r.binding}, disk {figure(r.disk_gb)} of "
+        f"{figure(r.disk_limit_gb)} GB); infrastructure EUR {c.infra_eur:,.0f} a month, "
         f"gross margin {margin}; runway: {runway}."
     )
     return Report(data=projection_data(p), sections=sections, notes=notes, chart=chart)
@@ -701,10 +699,10 @@ def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> Renderabl
         previous_tier = m.infra_tier
         table.add_row(
             str(m.month),
-            number(m.clients),
-            number(disk),
+            figure(m.clients),
+            figure(disk),
             Text(bar, style="cyan"),
-            number(m.infra_eur),
+            figure(m.infra_eur),
             Text(_bar(m.infra_eur / top_cost, width // 2), style="green"),
             Text(
                 m.infra_tier + ("  <- new tier" if changed else ""), style="bold" if changed else ""
@@ -777,8 +775,8 @@ def check_report(result: CheckResult) -> Report:
                 m.name,
                 m.label_text or "-",
                 _metric_value(m),
-                number(m.warning) if m.warning is not None else "-",
-                number(m.critical) if m.critical is not None else "-",
+                figure(m.warning) if m.warning is not None else "-",
+                figure(m.critical) if m.critical is not None else "-",
                 m.status,
                 "; ".join(part for part in (m.action, m.detail) if part) or "-",
             )
@@ -806,7 +804,7 @@ def check_report(result: CheckResult) -> Report:
     return Report(data=check_data(result), sections=sections, notes=notes)
 
 
-def _perf_number(value: float | None) -> str:
+def _perf_figure(value: float | None) -> str:
     """C-locale, no exponent, no thousands separator."""
     if value is None:
         return ""
@@ -831,7 +829,7 @@ def to_nagios(result: CheckResult) -> str:
         scale = 1e9 if m.unit == "GB" else 1.0
 
         def scaled(value: float | None, factor: float = scale) -> str:
-            return _perf_number(None if value is None else value * factor)
+            return _perf_figure(None if value is None else value * factor)
 
         value = "U" if m.value is None else scaled(m.value)
         top = "100" if m.unit == "%" else ""
@@ -951,11 +949,11 @@ def convert_data(summary: Summary) -> dict[str, Any]:
 def convert_report(summary: Summary) -> Report:
     would = "would be " if summary.dry_run else ""
     rows: list[Sequence[Cell]] = [
-        (f"{would}converted", number(summary.converted)),
-        ("skipped (already complete)", number(summary.skipped)),
-        ("duplicates (stored once)", number(summary.duplicates)),
-        ("failed", number(summary.failed)),
-        ("ignored (links, special files)", number(summary.ignored)),
+        (f"{would}converted", figure(summary.converted)),
+        ("skipped (already complete)", figure(summary.skipped)),
+        ("duplicates (stored once)", figure(summary.duplicates)),
+        ("failed", figure(summary.failed)),
+        ("ignored (links, special files)", figure(summary.ignored)),
     ]
     if not summary.dry_run:
         rows += [
@@ -966,7 +964,7 @@ def convert_report(summary: Summary) -> Report:
     rate = summary.sources / summary.elapsed_s if summary.elapsed_s else 0.0
     rows.append(("time", f"{summary.elapsed_s:,.1f} s ({rate:,.1f} images/s)"))
     if summary.leftovers_removed:
-        rows.append((f"temporary files {would}removed", number(summary.leftovers_removed)))
+        rows.append((f"temporary files {would}removed", figure(summary.leftovers_removed)))
     sections = [
         Section(
             "images convert" + (" (dry run)" if summary.dry_run else ""),
@@ -1065,13 +1063,13 @@ def stats_report(result: ImageStats) -> Report:
         f"Image tree {tree.root}",
         ("what", "files", "bytes"),
         [
-            ("all files", number(tree.files), _size(tree.bytes)),
-            ("image files", number(tree.image_files), ""),
+            ("all files", figure(tree.files), _size(tree.bytes)),
+            ("image files", figure(tree.image_files), ""),
             *[
-                (f"_{name} variant", number(tree.variants[name]), _size(tree.variant_bytes[name]))
+                (f"_{name} variant", figure(tree.variants[name]), _size(tree.variant_bytes[name]))
                 for name in tree.variants
             ],
-            ("directories", number(tree.directories), ""),
+            ("directories", figure(tree.directories), ""),
         ],
     )
     fullest = Section(
@@ -1080,7 +1078,7 @@ def stats_report(result: ImageStats) -> Report:
         [
             (
                 f.path,
-                number(f.files),
+                figure(f.files),
                 f.band.label,
                 f.band.status,
                 "-" if f.band.action == "None" else f.band.action,
@@ -1137,15 +1135,6 @@ def history_report(records: Sequence[Record]) -> Report:
 
 def _day(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.date().isoformat()
-
-
-def figure(value: float) -> str:
-    """A measured value for a person: 260,200 and 21.79 and 0.147, never 2.602e+05."""
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 1 or value == 0:
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{value:.3g}"
 
 
 def _when(moment: dt.datetime | None, now: dt.datetime) -> str:
