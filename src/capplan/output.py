@@ -1103,11 +1103,13 @@ def stats_report(result: ImageStats) -> Report:
 
 
 def history_report(records: Sequence[Record]) -> Report:
+    from capplan.check.metrics import label_text
+
     rows: list[Sequence[Cell]] = [
         (
             r.timestamp.isoformat(timespec="seconds"),
             r.metric,
-            ",".join(f"{k}={v}" for k, v in r.labels.items()) or "-",
+            label_text(r.labels) or "-",
             r.value,
             r.status or "-",
         )
@@ -1195,6 +1197,8 @@ def trend_data(forecasts: Sequence[Forecast], now: dt.datetime) -> dict[str, Any
 
 
 def trend_report(forecasts: Sequence[Forecast], now: dt.datetime) -> Report:
+    from capplan.check.metrics import label_text
+
     def when(moment: dt.datetime | None, has_level: bool) -> str:
         if not has_level:
             return "-"
@@ -1209,7 +1213,7 @@ def trend_report(forecasts: Sequence[Forecast], now: dt.datetime) -> Report:
         rows.append(
             (
                 f.metric,
-                ",".join(f"{k}={v}" for k, v in f.labels.items()) or "-",
+                label_text(f.labels) or "-",
                 len(f.points),
                 f.points[-1][1],
                 per_month,
@@ -1240,6 +1244,8 @@ def _trend_charts(forecasts: Sequence[Forecast], now: dt.datetime, columns: int)
 
 def trend_chart(forecast: Forecast, now: dt.datetime, width: int = 72, height: int = 12) -> str:
     """History (•), projection (·) and the warning (W) and critical (C) lines, as text."""
+    from capplan.check.metrics import label_text
+
     fit = forecast.fit
     assert fit is not None
     first, last = forecast.points[0][0], max(forecast.points[-1][0], now)
@@ -1273,7 +1279,7 @@ def trend_chart(forecast: Forecast, now: dt.datetime, width: int = 72, height: i
     for moment, value in forecast.points:
         grid[row(value)][column(moment)] = "•"
     labels = {0: high, height // 2: (high + low) / 2, height - 1: low}
-    where = ",".join(f"{k}={v}" for k, v in forecast.labels.items())
+    where = label_text(forecast.labels)
     lines = [
         f"{forecast.metric}{' ' + where if where else ''}"
         f" (• history, · projection, W warning, C critical)"

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from capplan.check.metrics import Measurement, Metric, action_for, evaluate
+from capplan.check.metrics import Measurement, Metric, action_for, evaluate, label_text
 from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
 from capplan.history import Record
 
@@ -88,7 +88,7 @@ class Forecast:
 def _series(records: Iterable[Record]) -> dict[tuple[str, str], list[Record]]:
     groups: dict[tuple[str, str], list[Record]] = {}
     for record in records:
-        key = (record.metric, ",".join(f"{k}={v}" for k, v in sorted(record.labels.items())))
+        key = (record.metric, label_text(dict(sorted(record.labels.items()))))
         groups.setdefault(key, []).append(record)
     return groups
 

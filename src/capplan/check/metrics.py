@@ -153,6 +153,11 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+def label_text(labels: Mapping[str, str]) -> str:
+    """path=/,table=orders"""
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """A value as measured; None with a reason when it could not be measured."""
@@ -182,7 +187,7 @@ class Metric:
 
     @property
     def label_text(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.labels.items())
+        return label_text(self.labels)
 
 
 def _lookup(thresholds: ThresholdsConfig, path: str) -> object:

@@ -13,7 +13,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +97,9 @@ def process(source: str, dest: str, settings: Settings, dry_run: bool = False) -
         digest = sha256(data)
         outputs = relative_outputs(digest)
         targets = {name: Path(dest, path) for name, path in outputs.items()}
-        if all(target.is_file() for target in targets.values()):
-            size = sum(target.stat().st_size for target in targets.values())
-            return Outcome(source, "skipped", digest, outputs, len(data), size)
+        existing = _complete_size(targets.values())
+        if existing is not None:
+            return Outcome(source, "skipped", digest, outputs, len(data), existing)
         if dry_run:
             return Outcome(source, "converted", digest, outputs, len(data))
         result = convert(data, settings)
@@ -124,6 +124,20 @@ def process(source: str, dest: str, settings: Settings, dry_run: bool = False) -
         return Outcome(source, "failed", error="out of memory while decoding")
     except Exception as error:  # a decoder's bug must not stop a million-file batch
         return Outcome(source, "failed", error=f"{type(error).__name__}: {error}")
+
+
+def _complete_size(targets: Iterable[Path]) -> int | None:
+    """The bytes of all the variants, or None when one is missing: one stat each."""
+    total = 0
+    for target in targets:
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        total += info.st_size
+    return total
 
 
 def walk(src: Path) -> Iterator[tuple[str, bool]]:
@@ -169,17 +183,12 @@ def remove_leftovers(dest: Path, dry_run: bool) -> int:
     if not products.is_dir():
         return 0
     removed = 0
-    pending = [products]
-    while pending:
-        folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
-                elif atomic.is_leftover(entry.name):
-                    removed += 1
-                    if not dry_run:
-                        Path(entry.path).unlink(missing_ok=True)
+    for name, regular in walk(products):
+        path = Path(name)
+        if regular and atomic.is_leftover(path.name):
+            removed += 1
+            if not dry_run:
+                path.unlink(missing_ok=True)
     return removed
 
 
