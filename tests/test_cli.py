@@ -12,7 +12,7 @@ import pytest
 
 from capplan import __version__
 from capplan.cli import app
-from capplan.output import UNITS
+from capplan.output.size import UNITS
 
 from .conftest import Run
 

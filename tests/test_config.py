@@ -44,8 +44,8 @@ def test_the_packaged_defaults_load() -> None:
         "scale",
         "enterprise",
     ]
-    assert thresholds.scaling_triggers.disk_percent.warning == 70
-    assert thresholds.capacity.products_total.critical == 475_000
+    assert thresholds.scaling_triggers["disk_percent"].warning == 70
+    assert thresholds.capacity["products_total"].critical == 475_000
     assert len(thresholds.critical_indexes) == 8
 
 
@@ -149,7 +149,7 @@ def test_set_overrides_a_value_by_dotted_path() -> None:
     tiers = config.load_tiers(overrides=overrides)
     assert tiers.assumptions.avg_image_kb == 300
     assert tiers.pricing_tier("business").price_eur == 149
-    assert config.load_thresholds(overrides=overrides).scaling_triggers.cpu_percent.warning == 60
+    assert config.load_thresholds(overrides=overrides).scaling_triggers["cpu_percent"].warning == 60
 
 
 @pytest.mark.parametrize(

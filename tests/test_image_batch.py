@@ -140,7 +140,10 @@ def test_dry_run_writes_nothing(run: Run, sources: dict[str, Path], tmp_path: Pa
 def test_missing_src_is_exit_2(run: Run, tmp_path: Path) -> None:
     result = run("images", "convert", tmp_path / "nothing", tmp_path / "dest")
     assert result.exit_code == 2
-    assert result.stderr == f"capplan images: error: SRC {tmp_path / 'nothing'}: not a directory\n"
+    assert (
+        result.stderr
+        == f"capplan images convert: error: SRC {tmp_path / 'nothing'}: not a directory\n"
+    )
 
 
 def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
@@ -158,6 +161,7 @@ def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
     assert not stale_manifest.exists() and (tmp_path / "m.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_killed_mid_run_then_rerun_leaves_exactly_the_complete_tree(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -16,6 +16,21 @@ class CapplanError(Exception):
         return self.message
 
 
+class InputError(CapplanError):
+    """A value the user gave that cannot be used. It names the input by its name in the core
+    (`infra_tier`, `db`); the command line shows the option it came from (`--infra-tier`)."""
+
+    def __init__(self, subject: str, value: object, problem: str) -> None:
+        self.subject = subject
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{subject} {value}: {problem}")
+
+    def for_option(self, option: str) -> str:
+        """The message with the input named as the user wrote it."""
+        return f"{option} {self.value}: {self.problem}"
+
+
 class ConfigError(CapplanError):
     """Bad input in a file: names the file, the key path, the line where it stands, and what was
     expected."""

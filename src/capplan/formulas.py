@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from capplan.config import Assumptions, BandwidthProvider
 
 KB_PER_GB = 1_000_000
+BYTES_PER_GB = 1_000_000_000
 KB_PER_TB = 1_000_000_000
 GB_PER_TB = 1_000
 DAYS_PER_MONTH = 30
@@ -26,6 +27,27 @@ class Demand:
     product_images: float  # products x images per product, before variants
     orders_per_month: float
     api_requests_per_day: float
+
+
+def size_demand(
+    a: Assumptions,
+    *,
+    products: float,
+    images_per_product: float | None = None,
+    orders_per_month: float = 0,
+    clients: float = 1,
+    api_requests_per_client_per_day: float = 0,
+) -> Demand:
+    """`capplan size`'s numbers as a Demand: products and orders in total, API requests per
+    client; images per product default to the assumptions'."""
+    per_product = a.images_per_product if images_per_product is None else images_per_product
+    return Demand(
+        clients=clients,
+        products=products,
+        product_images=products * per_product,
+        orders_per_month=orders_per_month,
+        api_requests_per_day=clients * api_requests_per_client_per_day,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,12 @@ import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from capplan.check.metrics import METRICS, Metric
-from capplan.errors import CapplanError
+from capplan.errors import CapplanError, InputError
+from capplan.formulas import DAYS_PER_MONTH
+from capplan.metrics import METRICS, Metric, Status
 
 HISTORY_ENV = "CAPPLAN_HISTORY"
 BUSY_TIMEOUT_MS = 60_000
@@ -37,11 +38,13 @@ CREATE INDEX IF NOT EXISTS records_by_metric ON records (metric, timestamp);
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """One value of one metric at one time; its fields are the JSON contract's keys."""
+
     timestamp: dt.datetime
     metric: str
+    labels: Mapping[str, str]
     value: float
-    labels: Mapping[str, str] = field(default_factory=dict)
-    status: str | None = None
+    status: Status | None = None
 
 
 def default_path() -> Path:
@@ -69,7 +72,7 @@ def parse_timestamp(text: str) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
-SINCE_UNITS = {"h": 1 / 24, "d": 1, "w": 7, "m": 30, "y": 365}
+SINCE_UNITS = {"h": 1 / 24, "d": 1, "w": 7, "m": DAYS_PER_MONTH, "y": 365}
 
 
 def parse_since(text: str, now: dt.datetime) -> dt.datetime:
@@ -80,8 +83,8 @@ def parse_since(text: str, now: dt.datetime) -> dt.datetime:
     try:
         return parse_timestamp(text)
     except ValueError:
-        raise CapplanError(
-            f"--since {text}: expected an ISO 8601 date (2026-11-01) or an age (30d, 6w, 3m)"
+        raise InputError(
+            "since", text, "expected an ISO 8601 date (2026-11-01) or an age (30d, 6w, 3m)"
         ) from None
 
 
@@ -91,7 +94,7 @@ def _stamp(moment: dt.datetime) -> str:
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if not create and not path.is_file():
-        raise CapplanError(f"--history {path}: no history yet (record some with check --record)")
+        raise InputError("history", path, "no history yet (record some with check --record)")
     try:
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.executescript(SCHEMA)
     except (sqlite3.Error, OSError) as error:
-        raise CapplanError(f"--history {path}: {error}") from None
+        raise InputError("history", path, str(error)) from None
     return connection
 
 
@@ -117,7 +120,7 @@ def _insert(path: Path, rows: Sequence[tuple[str, str, str, float, str | None]])
     except sqlite3.Error as error:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
-        raise CapplanError(f"--history {path}: {error}") from None
+        raise InputError("history", path, str(error)) from None
     finally:
         connection.close()
     return len(rows)
@@ -204,7 +207,7 @@ def _parse_row(path: Path, line: int, row: Mapping[str, str | None]) -> Record:
         labels = _parse_labels(row.get("labels") or "")
     except ValueError as error:
         raise bad(f"labels {row.get('labels')!r}: {error}") from None
-    return Record(moment, metric, value, labels)
+    return Record(moment, metric, labels, value)
 
 
 def import_csv(history: Path, source: Path) -> int:
@@ -219,7 +222,7 @@ def records(
     path: Path, *, metric: str | None = None, since: dt.datetime | None = None
 ) -> Iterator[Record]:
     if metric is not None and metric not in METRICS:
-        raise CapplanError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+        raise InputError("metric", metric, f"expected one of {', '.join(METRICS)}")
     connection = connect(path, create=False)
     query = "SELECT timestamp, metric, labels, value, status FROM records WHERE 1 = 1"
     parameters: list[str] = []
@@ -232,8 +235,14 @@ def records(
     query += " ORDER BY timestamp, id"
     try:
         for stamp, name, labels, value, status in connection.execute(query, parameters):
-            yield Record(dt.datetime.fromisoformat(stamp), name, value, json.loads(labels), status)
+            yield Record(
+                dt.datetime.fromisoformat(stamp),
+                name,
+                json.loads(labels),
+                value,
+                None if status is None else Status(status),
+            )
     except sqlite3.Error as error:
-        raise CapplanError(f"--history {path}: {error}") from None
+        raise InputError("history", path, str(error)) from None
     finally:
         connection.close()

@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from capplan import formulas
 from capplan.config import (
+    PLAN_FIGURES,
     Assumptions,
     InfraTier,
     Level,
     Mix,
     MixRow,
     PricingTier,
-    Threshold,
     ThresholdsConfig,
     TiersConfig,
 )
-from capplan.errors import CapplanError
+from capplan.config.models import Range
+from capplan.errors import InputError
 from capplan.formulas import Demand, Totals
+from capplan.sizing import (
+    CapacityStatus,
+    Recommendation,
+    capacity,
+    capacity_values,
+    fit,
+    recommend,
+)
 
-LIMITED_FIGURES = ("products", "images_per_product", "orders_per_month", "api_requests_per_day")
+# Months of timeline when a mix grows and no horizon is given.
+DEFAULT_MONTHS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +60,7 @@ class ClientProfile:
     def over_plan(self) -> list[str]:
         """The figures above the plan's limits: the client has outgrown its plan."""
         notes = []
-        for figure in LIMITED_FIGURES:
+        for figure in PLAN_FIGURES:
             limit = getattr(self.tier, figure)
             value = getattr(self, figure)
             if limit is not None and value > limit:
@@ -64,12 +73,14 @@ class ClientProfile:
 
 @dataclass(frozen=True, slots=True)
 class TierLine:
-    tier_id: str
-    name: str
+    """One plan's row of the projection; its fields are the JSON contract's keys."""
+
+    tier: str
+    name: str = field(metadata={"json": None})
     clients: float
     products_per_client: int
     images_per_product: int
-    orders_per_client: int
+    orders_per_client_per_month: int
     api_requests_per_client_per_day: int
     price_eur: float
     products: float
@@ -77,35 +88,6 @@ class TierLine:
     orders_per_month: float
     api_requests_per_month: float
     revenue_eur: float
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    tier: str
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    tier: InfraTier
-    fits: bool
-    binding: str
-    reason: str
-    rejected: tuple[Rejection, ...]
-    disk_gb: float
-    disk_limit_gb: float
-    runway_clients: int | None  # more clients (same mix) before the next tier; None: no limit
-    forced: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CapacityStatus:
-    metric: str
-    value: float
-    warning: float
-    critical: float
-    status: str
-    action: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +109,11 @@ class Costs:
     gross_margin_pct: float | None
     bandwidth: tuple[BandwidthCost, ...]
 
+    @property
+    def spend_eur(self) -> float:
+        """What the platform pays a month: infrastructure, support and development."""
+        return self.infra_eur + self.support_eur + self.development_eur
+
 
 @dataclass(frozen=True, slots=True)
 class Month:
@@ -141,18 +128,23 @@ class Month:
     infra_eur: float
     disk_limit_gb: float
 
+    @property
+    def disk_gb(self) -> float:
+        """Images and database on the platform's own disk."""
+        return self.image_storage_gb + self.db_size_gb
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
     month: int
     kind: str  # "transition" or "threshold"
     what: str
-    from_tier: str | None = None
-    to_tier: str | None = None
-    level: str | None = None
+    from_tier: str | None = field(default=None, metadata={"json": "from"})
+    to_tier: str | None = field(default=None, metadata={"json": "to"})
+    level: Level | None = None
     trigger: str | None = None
     action: str | None = None
-    cost_increase_eur: tuple[float, float] | None = None
+    cost_increase_eur: Range | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +156,6 @@ class Projection:
     recommendation: Recommendation
     costs: Costs
     assumptions: Assumptions
-    sizing_level: Level
-    disk_threshold_pct: float
     warnings: tuple[str, ...]
     timeline: tuple[Month, ...] = ()
     events: tuple[Event, ...] = ()
@@ -217,151 +207,37 @@ def combined_demand(rows: Sequence[tuple[ClientProfile, float]]) -> Demand:
     return Demand(clients, products, images, orders, requests)
 
 
-def disk_threshold_pct(thresholds: ThresholdsConfig) -> float:
-    return thresholds.scaling_triggers.disk_percent.level(thresholds.sizing_level)
-
-
-def _fits(tier: InfraTier, clients: float, disk_gb: float, disk_pct: float) -> list[str]:
-    """Why `tier` cannot take this load: an empty list when it can."""
-    reasons = []
-    if tier.max_clients is not None and clients > tier.max_clients:
-        reasons.append(f"clients {clients:,.0f} > {tier.max_clients:,} max")
-    limit = tier.storage_gb * disk_pct / 100
-    if disk_gb > limit:
-        reasons.append(
-            f"disk {disk_gb:,.0f} GB > {limit:,.0f} GB, {disk_pct:g} % of {tier.storage_gb:,.0f} GB"
-        )
-    return reasons
-
-
-def tier_index(tiers: Sequence[InfraTier], clients: float, disk_gb: float, disk_pct: float) -> int:
-    """The index of the smallest tier that fits; the largest when none does."""
-    for index, tier in enumerate(tiers):
-        if not _fits(tier, clients, disk_gb, disk_pct):
-            return index
-    return len(tiers) - 1
-
-
-def recommend(
-    tiers: Sequence[InfraTier],
-    clients: float,
-    disk_gb: float,
-    disk_pct: float,
-    forced: str | None = None,
-) -> Recommendation:
-    """The smallest infrastructure tier on which clients and disk fit under the sizing level.
-
-    `forced` names a tier to use instead; the result then says whether it fits.
-    """
-    reasons = [_fits(tier, clients, disk_gb, disk_pct) for tier in tiers]
-    if forced is not None:
-        index = [tier.id for tier in tiers].index(forced)
-    else:
-        index = next((i for i, why in enumerate(reasons) if not why), len(tiers) - 1)
-    chosen = tiers[index]
-    fits = not reasons[index]
-    rejected = tuple(
-        Rejection(tier.id, tuple(why))
-        for tier, why in zip(tiers[:index], reasons[:index], strict=True)
-        if why
-    )
-    limit = chosen.storage_gb * disk_pct / 100
-    binding = _binding(tiers, index, clients, disk_gb, disk_pct)
-    if not fits:
-        reason = "does not fit: " + "; ".join(reasons[index])
-        if forced is None:
-            reason += " (no larger tier exists)"
-    elif rejected:
-        below = rejected[-1]
-        reason = f"{below.tier}: " + "; ".join(below.reasons)
-    else:
-        reason = f"the smallest tier: {clients:,.0f} clients and {disk_gb:,.0f} GB of disk fit"
-    return Recommendation(
-        tier=chosen,
-        fits=fits,
-        binding=binding,
-        reason=reason,
-        rejected=rejected,
-        disk_gb=disk_gb,
-        disk_limit_gb=limit,
-        runway_clients=_runway(chosen, clients, disk_gb, limit) if fits else 0,
-        forced=forced is not None,
-    )
-
-
-def _binding(
-    tiers: Sequence[InfraTier], index: int, clients: float, disk_gb: float, disk_pct: float
-) -> str:
-    """The dimension that decides the tier: the one that rules out the tier below, or on the
-    smallest tier the one nearest its limit."""
-    if index == 0:
-        tier = tiers[0]
-        client_use = clients / tier.max_clients if tier.max_clients else 0.0
-        disk_use = disk_gb / (tier.storage_gb * disk_pct / 100)
-        return "disk" if disk_use > client_use else "clients"
-    below = _fits(tiers[index - 1], clients, disk_gb, disk_pct)
-    kinds = {reason.split()[0] for reason in below}
-    if kinds == {"clients", "disk"}:
-        return "clients and disk"
-    return kinds.pop() if kinds else "none"
-
-
-def _runway(tier: InfraTier, clients: float, disk_gb: float, limit_gb: float) -> int | None:
-    """More clients, in today's proportions, before `tier` no longer fits."""
-    most = math.inf if tier.max_clients is None else float(tier.max_clients)
-    if clients > 0 and disk_gb > 0:
-        most = min(most, math.floor(clients * limit_gb / disk_gb + 1e-9))
-    if math.isinf(most):
-        return None
-    return max(0, int(most - clients))
-
-
-def capacity_values(result: Totals) -> dict[str, float]:
-    return {
-        "products_total": result.products,
-        "storage_gb": result.image_storage_gb,
-        "db_size_gb": result.db_size_gb,
-    }
-
-
-def capacity(result: Totals, thresholds: ThresholdsConfig) -> tuple[CapacityStatus, ...]:
-    statuses = []
-    for metric, value in capacity_values(result).items():
-        threshold: Threshold = getattr(thresholds.capacity, metric)
-        statuses.append(
-            CapacityStatus(
-                metric=metric,
-                value=value,
-                warning=threshold.warning,
-                critical=threshold.critical,
-                status=threshold.status(value),
-                action=threshold.action,
-            )
-        )
-    return tuple(statuses)
-
-
 def costs(
     revenue: float, clients: float, result: Totals, tier: InfraTier, tiers: TiersConfig
 ) -> Costs:
     a = tiers.assumptions
-    infra = tier.monthly_cost_eur.typical
-    spend = infra + a.support_eur_per_month + a.development_eur_per_month
-    return Costs(
+    cost = Costs(
         revenue_eur=revenue,
-        infra_eur=infra,
+        infra_eur=tier.monthly_cost_eur.typical,
         infra_min_eur=tier.monthly_cost_eur.min,
         infra_max_eur=tier.monthly_cost_eur.max,
         support_eur=a.support_eur_per_month,
         development_eur=a.development_eur_per_month,
-        cost_per_client_eur=infra / clients if clients else None,
-        gross_margin_pct=formulas.gross_margin_pct(revenue, spend),
+        cost_per_client_eur=tier.monthly_cost_eur.typical / clients if clients else None,
+        gross_margin_pct=None,
         bandwidth=tuple(
             BandwidthCost(
                 p.name, p.currency, formulas.bandwidth_cost(result.egress_tb_per_month, p)
             )
             for p in tiers.bandwidth_providers
         ),
+    )
+    return dataclasses.replace(
+        cost, gross_margin_pct=formulas.gross_margin_pct(revenue, cost.spend_eur)
+    )
+
+
+def has_growth(mix: Mix, growth: float | None) -> bool:
+    """Whether any client count changes with time: a rate given, in the mix, or on a plan."""
+    return (
+        growth is not None
+        or mix.growth is not None
+        or any(row.growth is not None for row in mix.tiers.values())
     )
 
 
@@ -374,23 +250,26 @@ def project(
     months: int | None = None,
     infra_tier: str | None = None,
 ) -> Projection:
-    """The projection of a mix; with `months`, a timeline of months 0..months and its events.
+    """The projection of a mix; with a timeline of months 0..months when `months` is given or
+    the mix grows (DEFAULT_MONTHS then).
 
     `infra_tier` prices the mix on that tier instead of the recommended one.
     """
     ids = [tier.id for tier in tiers.infrastructure_tiers]
     if infra_tier is not None and infra_tier not in ids:
-        raise CapplanError(
-            f"--infra-tier {infra_tier}: unknown infrastructure tier; "
-            f"expected one of: {', '.join(ids)}"
+        raise InputError(
+            "infra_tier",
+            infra_tier,
+            f"unknown infrastructure tier; expected one of: {', '.join(ids)}",
         )
+    if months is None and has_growth(mix, growth):
+        months = DEFAULT_MONTHS
     rows = profiles(mix, tiers, growth)
     a = tiers.assumptions
     demand = combined_demand([(p, p.clients) for p in rows])
     result = formulas.totals(demand, a)
-    disk_pct = disk_threshold_pct(thresholds)
     recommendation = recommend(
-        tiers.infrastructure_tiers, result.clients, result.disk_gb, disk_pct, infra_tier
+        tiers.infrastructure_tiers, result.clients, result.disk_gb, thresholds, infra_tier
     )
     revenue = sum(p.clients * p.price_eur for p in rows)
     warnings = [note for p in rows for note in p.over_plan()]
@@ -404,13 +283,11 @@ def project(
         recommendation=recommendation,
         costs=costs(revenue, result.clients, result, recommendation.tier, tiers),
         assumptions=a,
-        sizing_level=thresholds.sizing_level,
-        disk_threshold_pct=disk_pct,
         warnings=tuple(warnings),
     )
     if months is None:
         return projection
-    states = _timeline(rows, tiers, disk_pct, months)
+    states = _timeline(rows, tiers, thresholds.disk_threshold_pct, months)
     return dataclasses.replace(
         projection,
         timeline=tuple(state.month for state in states),
@@ -421,12 +298,12 @@ def project(
 def _line(p: ClientProfile) -> TierLine:
     demand = p.demand(p.clients)
     return TierLine(
-        tier_id=p.tier.id,
+        tier=p.tier.id,
         name=p.tier.name,
         clients=p.clients,
         products_per_client=p.products,
         images_per_product=p.images_per_product,
-        orders_per_client=p.orders_per_month,
+        orders_per_client_per_month=p.orders_per_month,
         api_requests_per_client_per_day=p.api_requests_per_day,
         price_eur=p.price_eur,
         products=demand.products,
@@ -457,7 +334,7 @@ def _timeline(
     for month in range(months + 1):
         counts = [(p, float(clients_at(p, month))) for p in rows]
         result = formulas.totals(combined_demand(counts), tiers.assumptions)
-        index = tier_index(infra, result.clients, result.disk_gb, disk_pct)
+        index = fit(infra, result.clients, result.disk_gb, disk_pct).index
         tier = infra[index]
         states.append(
             _MonthState(
@@ -471,7 +348,7 @@ def _timeline(
                     revenue_eur=sum(p.price_eur * c for p, c in counts),
                     infra_tier=tier.id,
                     infra_eur=tier.monthly_cost_eur.typical,
-                    disk_limit_gb=tier.storage_gb * disk_pct / 100,
+                    disk_limit_gb=tier.disk_limit_gb(disk_pct),
                 ),
                 totals=result,
                 tier_index=index,
@@ -480,47 +357,49 @@ def _timeline(
     return states
 
 
+def _transitions(source: int, target: int, infra: Sequence[InfraTier], month: int) -> list[Event]:
+    """One event per tier passed from `source` to `target` (several in a jump)."""
+    events = []
+    step = 1 if target > source else -1
+    for index in range(source + step, target + step, step):
+        before, after = infra[index - step], infra[index]
+        upward = step > 0
+        transition = after.transition if upward else None
+        events.append(
+            Event(
+                month=month,
+                kind="transition",
+                what=f"{before.name} -> {after.name}"
+                + ("" if upward else " (the platform shrank)"),
+                from_tier=before.id,
+                to_tier=after.id,
+                trigger=transition.trigger if transition else None,
+                action=transition.action if transition else None,
+                cost_increase_eur=transition.cost_increase_eur if transition else None,
+            )
+        )
+    return events
+
+
 def _events(
     states: Sequence[_MonthState],
     tiers: TiersConfig,
     thresholds: ThresholdsConfig,
 ) -> list[Event]:
-    infra = tiers.infrastructure_tiers
     events: list[Event] = []
     crossed = {
         (metric, level)
         for metric, value in capacity_values(states[0].totals).items()
         for level in ("warning", "critical")
-        if value > getattr(thresholds.capacity, metric).level(level)
+        if value > thresholds.capacity[metric].level(level)
     }
     for previous, state in itertools.pairwise(states):
         month = state.month.month
-        step = 1 if state.tier_index > previous.tier_index else -1
-        for index in range(previous.tier_index + step, state.tier_index + step, step):
-            source, target = infra[index - step], infra[index]
-            upward = step > 0
-            transition = target.transition if upward else None
-            events.append(
-                Event(
-                    month=month,
-                    kind="transition",
-                    what=(
-                        f"{source.name} -> {target.name}"
-                        + ("" if upward else " (the platform shrank)")
-                    ),
-                    from_tier=source.id,
-                    to_tier=target.id,
-                    trigger=transition.trigger if transition else None,
-                    action=transition.action if transition else None,
-                    cost_increase_eur=(
-                        (transition.cost_increase_eur.min, transition.cost_increase_eur.max)
-                        if transition
-                        else None
-                    ),
-                )
-            )
+        events += _transitions(
+            previous.tier_index, state.tier_index, tiers.infrastructure_tiers, month
+        )
         for metric, value in capacity_values(state.totals).items():
-            threshold: Threshold = getattr(thresholds.capacity, metric)
+            threshold = thresholds.capacity[metric]
             for level in ("warning", "critical"):
                 limit = threshold.level(level)
                 if value > limit and (metric, level) not in crossed:

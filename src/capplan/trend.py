@@ -12,9 +12,11 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from capplan.check.metrics import Measurement, Metric, action_for, evaluate, label_text
-from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
+from capplan.config import ThresholdsConfig, TiersConfig
+from capplan.formulas import DAYS_PER_MONTH, KB_PER_GB
 from capplan.history import Record
+from capplan.metrics import Measurement, Metric, action_for, evaluate, label_text
+from capplan.sizing import fit as fit_tier
 
 MIN_POINTS = 3
 MAX_POINTS = 800
@@ -26,6 +28,10 @@ class Fit:
     slope_per_day: float
     intercept: float  # value at day 0 (the first point)
     start: dt.datetime
+
+    @property
+    def slope_per_month(self) -> float:
+        return self.slope_per_day * DAYS_PER_MONTH
 
     def day(self, moment: dt.datetime) -> float:
         return (moment - self.start).total_seconds() / SECONDS_PER_DAY
@@ -84,6 +90,10 @@ class Forecast:
     def slope_per_day(self) -> float | None:
         return None if self.fit is None else self.fit.slope_per_day
 
+    @property
+    def slope_per_month(self) -> float | None:
+        return None if self.fit is None else self.fit.slope_per_month
+
 
 def _series(records: Iterable[Record]) -> dict[tuple[str, str], list[Record]]:
     groups: dict[tuple[str, str], list[Record]] = {}
@@ -96,7 +106,7 @@ def _series(records: Iterable[Record]) -> dict[tuple[str, str], list[Record]]:
 def products_disk_gb(products: float, tiers: TiersConfig) -> float:
     """The disk that many products need, by the assumptions (images, variants, database)."""
     a = tiers.assumptions
-    images = products * a.images_per_product * a.image_variants * a.avg_image_kb / 1e6
+    images = products * a.images_per_product * a.image_variants * a.avg_image_kb / KB_PER_GB
     return images + products * a.db_gb_per_product
 
 
@@ -109,19 +119,15 @@ def _tier_forecast(
     def disk(value: float) -> float:
         return products_disk_gb(value, tiers) if metric == "products_total" else value
 
-    infra: Sequence[InfraTier] = tiers.infrastructure_tiers
-    current_disk = disk(fit.value_at(now))
-    index = next(
-        (i for i, t in enumerate(infra) if current_disk <= t.storage_gb * disk_pct / 100),
-        len(infra) - 1,
-    )
-    if index == len(infra) - 1:
-        return TierForecast(infra[index].id, None, None)
-    limit_gb = infra[index].storage_gb * disk_pct / 100
+    infra = tiers.infrastructure_tiers
+    chosen = fit_tier(infra, None, disk(fit.value_at(now)), disk_pct)
+    if chosen.index == len(infra) - 1:
+        return TierForecast(chosen.tier.id, None, None)
     # the metric's own value at which the disk reaches the limit (both are linear in it)
     per_unit = disk(1.0) - disk(0.0)
-    level = limit_gb / per_unit if per_unit else float("inf")
-    return TierForecast(infra[index].id, infra[index + 1].id, fit.when(level, now))
+    limit = chosen.tier.disk_limit_gb(disk_pct)
+    level = limit / per_unit if per_unit else float("inf")
+    return TierForecast(chosen.tier.id, infra[chosen.index + 1].id, fit.when(level, now))
 
 
 def forecasts(
@@ -131,7 +137,7 @@ def forecasts(
     now: dt.datetime | None = None,
 ) -> list[Forecast]:
     now = now or dt.datetime.now(dt.timezone.utc)
-    disk_pct = thresholds.scaling_triggers.disk_percent.level(thresholds.sizing_level)
+    disk_pct = thresholds.disk_threshold_pct
     result = []
     for (metric, _), series in sorted(_series(records).items()):
         points = tuple((r.timestamp, r.value) for r in series)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capplan.check.metrics import EXIT_CODES, Measurement, Metric, evaluate, overall
 from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
+from capplan.metrics import Measurement, Metric, Status, evaluate, overall
 
 # psutil reports usable RAM, a little below the size a server is sold with.
 RAM_TOLERANCE = 0.9
@@ -18,7 +18,7 @@ HOST_METRICS = ("cpu_percent", "memory_percent", "load_per_core")
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    status: str
+    status: Status
     metrics: tuple[Metric, ...]
     vcpu: int
     ram_gb: float
@@ -29,11 +29,11 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        return self.status.exit_code
 
     @property
     def summary(self) -> str:
-        bad = [m for m in self.metrics if m.status != "OK"]
+        bad = [m for m in self.metrics if m.status is not Status.OK]
         parts = [_brief(m) for m in sorted(bad, key=_severity)[:3]]
         if len(bad) > 3:
             parts.append(f"{len(bad) - 3} more not OK")
@@ -45,7 +45,8 @@ class CheckResult:
 
 
 def _severity(metric: Metric) -> int:
-    return -{"CRITICAL": 3, "WARNING": 2, "UNKNOWN": 1}.get(metric.status, 0)
+    """Sorts the worst first."""
+    return -metric.status.rank
 
 
 def _brief(metric: Metric) -> str:
@@ -67,7 +68,9 @@ def host_tier(tiers: Sequence[InfraTier], vcpu: int, ram_gb: float) -> InfraTier
 def next_step(
     metrics: Sequence[Metric], tiers: Sequence[InfraTier], current: InfraTier | None
 ) -> str:
-    bad = sorted((m for m in metrics if m.status in ("WARNING", "CRITICAL")), key=_severity)
+    bad = sorted(
+        (m for m in metrics if m.status in (Status.WARNING, Status.CRITICAL)), key=_severity
+    )
     if any(m.name in HOST_METRICS for m in bad):
         index = -1 if current is None else [t.id for t in tiers].index(current.id)
         if index + 1 < len(tiers):
@@ -79,7 +82,7 @@ def next_step(
             )
     if bad:
         return f"{bad[0].action} ({bad[0].name})"
-    unknown = [m for m in metrics if m.status == "UNKNOWN"]
+    unknown = [m for m in metrics if m.status is Status.UNKNOWN]
     if unknown:
         return f"find out why {unknown[0].name} could not be measured: {unknown[0].action}"
     return "nothing to do: every metric is within its thresholds"
@@ -126,7 +129,7 @@ def run(
     metrics = tuple(evaluate(m, thresholds) for m in measurements)
     statuses = [m.status for m in metrics]
     if missing:
-        statuses.append("WARNING")
+        statuses.append(Status.WARNING)
     size = host.size()
     matched = host_tier(tiers.infrastructure_tiers, size.vcpu, size.ram_gb)
     step = next_step(metrics, tiers.infrastructure_tiers, matched)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from capplan.check.http import percentile
-from capplan.check.metrics import Measurement
 from capplan.config import CriticalIndex, ThresholdsConfig
-from capplan.errors import CapplanError
+from capplan.errors import InputError
+from capplan.formulas import BYTES_PER_GB
+from capplan.metrics import Measurement
 
 STATEMENT_TIMEOUT_MS = 10_000
 # Tables that the planner estimates above this many rows are not counted row by row: their
@@ -75,7 +76,7 @@ def sqlite_path(url: str) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite://"))
     if url.startswith("sqlite://"):
-        raise CapplanError(f"--db {url}: expected sqlite:///path/to/file.db")
+        raise InputError("db", url, "expected sqlite:///path/to/file.db")
     return Path(url)
 
 
@@ -90,12 +91,12 @@ def _timed(run: Callable[[], object], times: int) -> float:
 
 def _sqlite(path: Path, probe: str | None, requests: int) -> Snapshot:
     if not path.is_file():
-        raise CapplanError(f"--db {path}: no such SQLite file")
+        raise InputError("db", path, "no such SQLite file")
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
     try:
         connection = sqlite3.connect(uri, uri=True, timeout=CONNECT_TIMEOUT_S)
     except sqlite3.Error as error:
-        raise CapplanError(f"--db {path}: cannot open: {error}") from None
+        raise InputError("db", path, f"cannot open: {error}") from None
     try:
         page_count = connection.execute("PRAGMA page_count").fetchone()[0]
         page_size = connection.execute("PRAGMA page_size").fetchone()[0]
@@ -125,7 +126,7 @@ def _sqlite(path: Path, probe: str | None, requests: int) -> Snapshot:
             p95 = _timed(lambda: connection.execute(probe).fetchall(), requests)
             note = f"db_query_p95_ms: --db-probe run {requests} times"
     except sqlite3.Error as error:
-        raise CapplanError(f"--db {path}: {error}") from None
+        raise InputError("db", path, str(error)) from None
     finally:
         connection.close()
     return Snapshot(page_count * page_size, rows, indexes, None, p95, note)
@@ -169,8 +170,8 @@ def _postgres(url: str, probe: str | None, requests: int) -> Snapshot:
         import psycopg
         from psycopg import sql
     except ImportError:
-        raise CapplanError(
-            "--db postgresql://...: needs psycopg; install capplan[postgres]"
+        raise InputError(
+            "db", "postgresql://...", "needs psycopg; install capplan[postgres]"
         ) from None
     options = f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS}"
     try:
@@ -195,7 +196,7 @@ def _postgres(url: str, probe: str | None, requests: int) -> Snapshot:
             p95, note = _postgres_p95(connection, probe, requests)
     except psycopg.Error as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CapplanError(f"--db {redact(url)}: {_scrub(message, url)}") from None
+        raise InputError("db", redact(url), _scrub(message, url)) from None
     connections = (int(used[0]), int(most[0])) if used and most else None
     return Snapshot(int(size[0]) if size else 0, rows, indexes, connections, p95, note)
 
@@ -252,7 +253,7 @@ def inspect(
         snapshot = _sqlite(sqlite_path(url), probe, requests)
     report = DatabaseReport()
     label = {"db": redact(url)}
-    report.measurements.append(Measurement("db_size_gb", snapshot.size_bytes / 1e9, label))
+    report.measurements.append(Measurement("db_size_gb", snapshot.size_bytes / BYTES_PER_GB, label))
     for table, count in snapshot.rows.items():
         report.measurements.append(Measurement("table_rows", count, {"table": table}))
     if "products" in snapshot.rows:

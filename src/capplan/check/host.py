@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from capplan.check.metrics import Measurement
+from capplan.formulas import BYTES_PER_GB
+from capplan.metrics import Measurement
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +20,9 @@ class HostSize:
 
 
 def size() -> HostSize:
-    return HostSize(vcpu=psutil.cpu_count() or 1, ram_gb=psutil.virtual_memory().total / 1e9)
+    return HostSize(
+        vcpu=psutil.cpu_count() or 1, ram_gb=psutil.virtual_memory().total / BYTES_PER_GB
+    )
 
 
 def cpu_percent(interval: float) -> Measurement:
@@ -55,7 +58,9 @@ def disk_percent(paths: Iterable[Path]) -> Iterator[Measurement]:
         # used / (used + free): what a non-root user can fill, as df reports it
         usable = usage.used + usage.free
         value = 100 * usage.used / usable if usable else 0.0
-        yield Measurement("disk_percent", value, labels, detail=f"{usage.free / 1e9:,.1f} GB free")
+        yield Measurement(
+            "disk_percent", value, labels, detail=f"{usage.free / BYTES_PER_GB:,.1f} GB free"
+        )
 
 
 def load_per_core() -> Measurement:

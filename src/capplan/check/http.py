@@ -9,8 +9,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from capplan.check.metrics import Measurement
-from capplan.errors import CapplanError
+from capplan.errors import InputError
+from capplan.metrics import Measurement
 
 
 def _one(url: str, timeout: float) -> tuple[float, str | None]:
@@ -39,7 +39,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def probe(url: str, requests: int, timeout: float) -> Iterator[Measurement]:
     if not url.startswith(("http://", "https://")):
-        raise CapplanError(f"--url {url}: expected an http:// or https:// URL")
+        raise InputError("url", url, "expected an http:// or https:// URL")
     labels = {"url": url}
     times: list[float] = []
     problems: dict[str, int] = {}

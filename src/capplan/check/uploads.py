@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from capplan.check.metrics import Measurement
-from capplan.errors import CapplanError
+from capplan.errors import InputError
+from capplan.formulas import BYTES_PER_GB
+from capplan.metrics import Measurement
 from capplan.tree import scan
 
 
 def measure(root: Path) -> Iterator[Measurement]:
     if not root.is_dir():
-        raise CapplanError(f"--uploads {root}: not a directory")
+        raise InputError("uploads", root, "not a directory")
     stats = scan(root, top=1)
     fullest = stats.fullest[0] if stats.fullest else None
     yield Measurement(
-        "storage_gb", stats.bytes / 1e9, {"path": str(root)}, detail=f"{stats.files:,} files"
+        "storage_gb",
+        stats.bytes / BYTES_PER_GB,
+        {"path": str(root)},
+        detail=f"{stats.files:,} files",
     )
     yield Measurement("image_files", stats.image_files, {"path": str(root)})
     yield Measurement(

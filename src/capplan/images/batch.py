@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from capplan import atomic
-from capplan.errors import CapplanError
+from capplan.errors import InputError
 from capplan.images.convert import VARIANT_SIZES, Refused, Settings, convert, sha256
 
 IN_FLIGHT_PER_WORKER = 4
@@ -55,8 +55,16 @@ class Outcome:
         return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    source: str
+    error: str
+
+
 @dataclass
 class Summary:
+    """What a run did; its fields are the JSON contract's keys."""
+
     converted: int = 0
     skipped: int = 0
     duplicates: int = 0
@@ -64,20 +72,22 @@ class Summary:
     ignored: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    savings_pct: float | None = None  # set by finish()
     leftovers_removed: int = 0
     elapsed_s: float = 0.0
+    images_per_s: float | None = None  # set by finish()
     dry_run: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)  # the first few
+    failures: list[Failure] = field(default_factory=list)  # the first few
 
     @property
     def sources(self) -> int:
         return self.converted + self.skipped + self.duplicates + self.failed + self.ignored
 
-    @property
-    def savings_pct(self) -> float | None:
-        if not self.bytes_in:
-            return None
-        return 100 * (1 - self.bytes_out / self.bytes_in)
+    def finish(self, elapsed_s: float) -> None:
+        """The run is over: its time, its rate and what the conversion saved."""
+        self.elapsed_s = elapsed_s
+        self.images_per_s = self.sources / elapsed_s if elapsed_s else None
+        self.savings_pct = 100 * (1 - self.bytes_out / self.bytes_in) if self.bytes_in else None
 
 
 def relative_outputs(digest: str) -> dict[str, str]:
@@ -167,14 +177,14 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def check_paths(src: Path, dest: Path) -> None:
     if not src.is_dir():
-        raise CapplanError(f"SRC {src}: not a directory")
+        raise InputError("src", src, "not a directory")
     real_src, real_dest = src.resolve(), dest.resolve()
     if _inside(real_dest, real_src):
-        raise CapplanError(f"DEST {dest} is inside SRC {src}: the outputs would become sources")
+        raise InputError("dest", dest, f"is inside SRC {src}: the outputs would become sources")
     if _inside(real_src, real_dest):
-        raise CapplanError(f"SRC {src} is inside DEST {dest}: choose separate directories")
+        raise InputError("src", src, f"is inside DEST {dest}: choose separate directories")
     if dest.exists() and not dest.is_dir():
-        raise CapplanError(f"DEST {dest}: not a directory")
+        raise InputError("dest", dest, "not a directory")
 
 
 def remove_leftovers(dest: Path, dry_run: bool) -> int:
@@ -222,7 +232,7 @@ class Manifest:
                     dir=path.parent, prefix=f".{path.name}.", suffix=atomic.TEMP_SUFFIX
                 )
             except OSError as error:
-                raise CapplanError(f"--manifest {path}: {error.strerror or error}") from None
+                raise InputError("manifest", path, str(error.strerror or error)) from None
             self.temporary = Path(name)
             self.stream = os.fdopen(handle, "w", encoding="utf-8")
 
@@ -272,7 +282,7 @@ def run(
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise CapplanError(f"DEST {dest}: {error.strerror or error}") from None
+            raise InputError("dest", dest, str(error.strerror or error)) from None
     seen: dict[bytes, str] = {}  # 16 bytes of each SHA-256 seen -> its first status
     record = Manifest(None if dry_run else manifest)  # a dry run writes nothing
     complete = False
@@ -309,7 +319,7 @@ def run(
         complete = True
     finally:
         record.close(complete)
-    summary.elapsed_s = time.perf_counter() - started
+    summary.finish(time.perf_counter() - started)
     return summary
 
 
@@ -363,4 +373,4 @@ def _count(summary: Summary, outcome: Outcome) -> None:
     else:
         summary.failed += 1
         if len(summary.failures) < FAILURES_KEPT:
-            summary.failures.append((outcome.source, outcome.error or "failed"))
+            summary.failures.append(Failure(outcome.source, outcome.error or "failed"))

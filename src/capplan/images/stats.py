@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from capplan.check.metrics import band_of
 from capplan.config import Band, ThresholdsConfig
-from capplan.errors import CapplanError
+from capplan.errors import InputError
+from capplan.metrics import Status, band_of
 from capplan.tree import TreeStats, scan
 
 
@@ -25,13 +25,13 @@ class ImageStats:
     fullest: tuple[Fullest, ...]
 
     @property
-    def status(self) -> str:
-        return self.fullest[0].band.status if self.fullest else "OK"
+    def status(self) -> Status:
+        return self.fullest[0].band.status if self.fullest else Status.OK
 
 
 def stats(root: Path, thresholds: ThresholdsConfig, *, top: int = 10) -> ImageStats:
     if not root.is_dir():
-        raise CapplanError(f"DIR {root}: not a directory")
+        raise InputError("directory", root, "not a directory")
     tree = scan(root, top=top)
     bands = thresholds.files_per_directory
     fullest = tuple(Fullest(d.path, d.files, band_of(d.files, bands)) for d in tree.fullest)

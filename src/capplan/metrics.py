@@ -1,154 +1,222 @@
-"""The metrics that `capplan check` knows, and how a measurement becomes a status and an action.
+"""Every metric that check, history and trend know, and how a measurement becomes a Status.
 
-A new metric is one entry in METRICS: its unit, where its thresholds come from, and how it is
-exported to Prometheus. Nothing else has to learn about it.
+A new metric is one entry in METRICS (its unit, where its thresholds stand in thresholds.yaml,
+its Prometheus name) plus its lines in thresholds.yaml; check, the history, trend, JSON, Nagios
+and Prometheus all take it from here.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from capplan.config import Band, Threshold, ThresholdsConfig
+from capplan.formulas import BYTES_PER_GB
+
+if TYPE_CHECKING:
+    from capplan.config.models import Band, ThresholdsConfig
+
+
+class Status(str, enum.Enum):
+    """A metric's or a run's state; its rank orders severity (Nagios: CRITICAL is the worst)."""
+
+    OK = "OK"
+    UNKNOWN = "UNKNOWN"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+    __str__ = str.__str__
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self.value, spec)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+    @property
+    def rank(self) -> int:
+        """0 OK < 1 UNKNOWN < 2 WARNING < 3 CRITICAL: a threshold crossed outranks a failed
+        measurement."""
+        return _RANK[self]
+
+    @property
+    def exit_code(self) -> int:
+        """The Nagios plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+        return _EXIT_CODE[self]
+
+    @property
+    def style(self) -> str:
+        """How a terminal shows it (Rich style)."""
+        return _STYLE[self]
+
+
+_RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.CRITICAL: 3}
+_EXIT_CODE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
+_STYLE = {
+    Status.OK: "green",
+    Status.WARNING: "yellow",
+    Status.CRITICAL: "bold red",
+    Status.UNKNOWN: "magenta",
+}
+
+
+def overall(statuses: Iterable[Status]) -> Status:
+    """The worst of the statuses; OK when there are none."""
+    return max(statuses, key=lambda status: status.rank, default=Status.OK)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """How a metric's values are written: as measured, in Prometheus' base unit, in perfdata."""
+
+    symbol: str  # as measured and shown: "%", "ms", "GB", "" (a count)
+    base_scale: float  # value x base_scale = the Prometheus base unit
+    base_name: str  # that base unit, said in the HELP text ("" when it is the value itself)
+    perf_uom: str  # the Nagios perfdata unit of measurement
+    perf_scale: float  # value x perf_scale = the perfdata value
+    perf_max: str  # the perfdata maximum ("100" for a percentage)
+
+
+PERCENT = Unit("%", 0.01, "ratio 0-1", "%", 1.0, "100")
+MILLISECONDS = Unit("ms", 0.001, "seconds", "ms", 1.0, "")
+GIGABYTES = Unit("GB", BYTES_PER_GB, "bytes", "B", BYTES_PER_GB, "")
+COUNT = Unit("", 1.0, "", "", 1.0, "")
 
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     name: str
-    unit: str  # "%", "ms", "GB", "" (a count)
+    unit: Unit
     help: str
-    threshold: str | None = None  # dotted path in thresholds.yaml
+    threshold: str | None = None  # "section.key" in thresholds.yaml: warning, critical, action
     bands: str | None = None  # a list of bands in thresholds.yaml
-    prometheus: str = ""  # exported name, in base units
-    scale: float = 1.0  # value x scale = the base unit (percent -> ratio, ms -> s, GB -> bytes)
+    prometheus: str = ""  # the exported name, in base units, without the capplan_ prefix
 
+    @property
+    def threshold_section(self) -> str | None:
+        return None if self.threshold is None else self.threshold.partition(".")[0]
 
-PERCENT = 0.01
-MILLISECONDS = 0.001
-GIGABYTES = 1e9
+    @property
+    def threshold_key(self) -> str | None:
+        return None if self.threshold is None else self.threshold.partition(".")[2]
+
 
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
         MetricSpec(
             "cpu_percent",
-            "%",
+            PERCENT,
             "CPU busy",
             "scaling_triggers.cpu_percent",
             prometheus="cpu_usage_ratio",
-            scale=PERCENT,
         ),
         MetricSpec(
             "memory_percent",
-            "%",
+            PERCENT,
             "Memory used, (total - available) / total",
             "scaling_triggers.memory_percent",
             prometheus="memory_usage_ratio",
-            scale=PERCENT,
         ),
         MetricSpec(
             "disk_percent",
-            "%",
+            PERCENT,
             "Disk used",
             "scaling_triggers.disk_percent",
             prometheus="disk_usage_ratio",
-            scale=PERCENT,
         ),
         MetricSpec(
             "load_per_core",
-            "",
+            COUNT,
             "1-minute load average per CPU core",
             "scaling_triggers.load_per_core",
             prometheus="load_per_core",
         ),
         MetricSpec(
             "api_p50_ms",
-            "ms",
+            MILLISECONDS,
             "HTTP response time, median",
             prometheus="api_latency_p50_seconds",
-            scale=MILLISECONDS,
         ),
         MetricSpec(
             "api_p95_ms",
-            "ms",
+            MILLISECONDS,
             "HTTP response time, 95th percentile",
             "scaling_triggers.api_p95_ms",
             prometheus="api_latency_p95_seconds",
-            scale=MILLISECONDS,
         ),
         MetricSpec(
             "api_avg_ms",
-            "ms",
+            MILLISECONDS,
             "HTTP response time, mean",
             "capacity.avg_response_ms",
             prometheus="api_latency_avg_seconds",
-            scale=MILLISECONDS,
         ),
         MetricSpec(
             "api_p99_ms",
-            "ms",
+            MILLISECONDS,
             "HTTP response time, 99th percentile",
             prometheus="api_latency_p99_seconds",
-            scale=MILLISECONDS,
         ),
         MetricSpec(
             "api_error_rate_percent",
-            "%",
+            PERCENT,
             "HTTP requests that failed",
             "scaling_triggers.api_error_rate_percent",
             prometheus="api_error_ratio",
-            scale=PERCENT,
         ),
         MetricSpec(
             "storage_gb",
-            "GB",
+            GIGABYTES,
             "Bytes stored under the uploads directory",
             "capacity.storage_gb",
             prometheus="storage_bytes",
-            scale=GIGABYTES,
         ),
         MetricSpec(
-            "image_files", "", "Image files under the uploads directory", prometheus="image_files"
+            "image_files",
+            COUNT,
+            "Image files under the uploads directory",
+            prometheus="image_files",
         ),
         MetricSpec(
             "files_per_directory_max",
-            "",
+            COUNT,
             "Files in the fullest directory",
             bands="files_per_directory",
             prometheus="files_per_directory_max",
         ),
         MetricSpec(
             "db_size_gb",
-            "GB",
+            GIGABYTES,
             "Database size",
             "capacity.db_size_gb",
             prometheus="db_size_bytes",
-            scale=GIGABYTES,
         ),
         MetricSpec(
             "db_query_p95_ms",
-            "ms",
+            MILLISECONDS,
             "Database query time, 95th percentile",
             "scaling_triggers.db_query_p95_ms",
             prometheus="db_query_p95_seconds",
-            scale=MILLISECONDS,
         ),
         MetricSpec(
             "db_connections_percent",
-            "%",
+            PERCENT,
             "Database connections used of the maximum",
             "scaling_triggers.db_connections_percent",
             prometheus="db_connections_ratio",
-            scale=PERCENT,
         ),
         MetricSpec(
             "products_total",
-            "",
+            COUNT,
             "Rows of the products table",
             "capacity.products_total",
             prometheus="products_total",
         ),
-        MetricSpec("table_rows", "", "Rows per table", bands="table_rows", prometheus="table_rows"),
+        MetricSpec(
+            "table_rows", COUNT, "Rows per table", bands="table_rows", prometheus="table_rows"
+        ),
     )
 }
 
@@ -171,12 +239,14 @@ class Measurement:
 
 @dataclass(frozen=True, slots=True)
 class Metric:
+    """A measurement held against its thresholds."""
+
     name: str
     value: float | None
     unit: str
     warning: float | None
     critical: float | None
-    status: str
+    status: Status
     action: str
     labels: Mapping[str, str]
     detail: str = ""
@@ -190,13 +260,6 @@ class Metric:
         return label_text(self.labels)
 
 
-def _lookup(thresholds: ThresholdsConfig, path: str) -> object:
-    node: object = thresholds
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
-
-
 def band_of(value: float, bands: Iterable[Band]) -> Band:
     """The band a value falls in: the last whose `from` it reaches."""
     chosen = None
@@ -208,51 +271,46 @@ def band_of(value: float, bands: Iterable[Band]) -> Band:
     return chosen
 
 
-def _band_level(bands: Iterable[Band], status: str) -> float | None:
-    return next((float(b.start) for b in bands if b.status == status), None)
+def _band_level(bands: Iterable[Band], status: Status) -> float | None:
+    return next((float(b.start) for b in bands if b.status is status), None)
 
 
 def action_for(name: str, thresholds: ThresholdsConfig) -> str:
     """What to do when the metric passes its warning level."""
-    spec = METRICS[name]
-    if spec.threshold is not None:
-        threshold = _lookup(thresholds, spec.threshold)
-        return threshold.action if isinstance(threshold, Threshold) else ""
-    if spec.bands is not None:
-        bands = _lookup(thresholds, spec.bands)
-        assert isinstance(bands, list)
-        return next((b.action for b in bands if b.status == "WARNING"), "")
-    return ""
+    threshold = thresholds.threshold_of(name)
+    if threshold is not None:
+        return threshold.action
+    bands = thresholds.bands_of(name)
+    return next((b.action or "" for b in bands if b.status is Status.WARNING), "")
 
 
 def evaluate(measurement: Measurement, thresholds: ThresholdsConfig) -> Metric:
     spec = METRICS[measurement.name]
     warning = critical = None
     action = ""
-    status = "OK"
+    status = Status.OK
     detail = measurement.detail
-    if spec.threshold is not None:
-        threshold = _lookup(thresholds, spec.threshold)
-        assert isinstance(threshold, Threshold)
+    threshold = thresholds.threshold_of(spec.name)
+    bands = thresholds.bands_of(spec.name)
+    if threshold is not None:
         warning, critical = threshold.warning, threshold.critical
         if measurement.value is not None:
             status = threshold.status(measurement.value)
-            action = threshold.action if status != "OK" else ""
-    elif spec.bands is not None:
-        bands = _lookup(thresholds, spec.bands)
-        assert isinstance(bands, list)
-        warning, critical = _band_level(bands, "WARNING"), _band_level(bands, "CRITICAL")
+            action = threshold.action if status is not Status.OK else ""
+    elif bands:
+        warning = _band_level(bands, Status.WARNING)
+        critical = _band_level(bands, Status.CRITICAL)
         if measurement.value is not None:
             band = band_of(measurement.value, bands)
             status = band.status
-            action = "" if band.action == "None" else band.action
+            action = band.action or ""
             detail = f"{detail}; {band.label}" if detail else band.label
     if measurement.value is None:
-        status, action = "UNKNOWN", measurement.reason
+        status, action = Status.UNKNOWN, measurement.reason
     return Metric(
         name=spec.name,
         value=measurement.value,
-        unit=spec.unit,
+        unit=spec.unit.symbol,
         warning=warning,
         critical=critical,
         status=status,
@@ -260,12 +318,3 @@ def evaluate(measurement: Measurement, thresholds: ThresholdsConfig) -> Metric:
         labels=dict(measurement.labels),
         detail=detail,
     )
-
-
-# Nagios: a failed measurement (UNKNOWN) matters less than a threshold crossed.
-OVERALL_RANK = {"OK": 0, "UNKNOWN": 1, "WARNING": 2, "CRITICAL": 3}
-EXIT_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
-
-
-def overall(statuses: Iterable[str]) -> str:
-    return max(statuses, key=OVERALL_RANK.__getitem__, default="OK")

@@ -1,0 +1,143 @@
+"""The frame of the command line: the Typer app, `--version`, `--debug`, and the edge where every
+error becomes one line on stderr and the command's documented exit code.
+
+Exit codes: 0 success; 1 a command's own failure (a source image that failed); 2 bad input or
+usage (a missing or invalid file, an unknown option); `capplan check` follows the Nagios plugin
+convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, bad input and usage included.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from capplan import __version__
+from capplan.errors import CapplanError, InputError
+
+BAD_INPUT = 2
+INTERNAL_ERROR = 70  # EX_SOFTWARE
+# A command whose bad input must not read as one of its results uses its own code.
+BAD_INPUT_BY_COMMAND = {"check": 3}
+
+
+def _command_path(group: Any, args: Sequence[str]) -> list[Any]:
+    """The commands named in the arguments, outermost first: [images, convert]."""
+    path = []
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        command = getattr(group, "commands", {}).get(arg)
+        if command is None:
+            break
+        path.append(command)
+        group = command
+    return path
+
+
+def _option_name(command: Any, subject: str) -> str | None:
+    """How the user wrote the input that the core calls `subject`: --infra-tier, SRC."""
+    for param in getattr(command, "params", []):
+        if param.name == subject:
+            if getattr(param, "param_type_name", "") == "argument":
+                return str(param.metavar or param.name.upper())
+            longest = max(param.opts, key=len)
+            return str(longest)
+    return None
+
+
+def _fail(path: Sequence[Any], message: str, code: int) -> NoReturn:
+    prefix = " ".join(["capplan", *(command.name for command in path)])
+    sys.stderr.write(f"{prefix}: error: {message}\n")
+    sys.exit(code)
+
+
+class CapplanGroup(TyperGroup):
+    """Turns every error into one line on stderr and the command's documented exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        path = _command_path(self, argv)
+        first = argv.index(path[0].name) if path else len(argv)
+        debug = "--debug" in argv[:first] or os.environ.get("CAPPLAN_DEBUG") == "1"
+        bad_input = BAD_INPUT_BY_COMMAND.get(path[0].name if path else "", BAD_INPUT)
+        try:
+            result = super().main(
+                argv, prog_name or "capplan", complete_var, standalone_mode=False, **extra
+            )
+        except CapplanError as error:
+            if debug:
+                raise
+            message = error.message
+            if isinstance(error, InputError) and path:
+                option = _option_name(path[-1], error.subject)
+                if option is not None:
+                    message = error.for_option(option)
+            _fail(path, message, bad_input)
+        except Exception as error:
+            if debug:
+                raise
+            code = getattr(error, "exit_code", None)
+            if isinstance(code, int) and hasattr(error, "format_message"):  # Click's errors
+                message = error.format_message()
+                context = getattr(error, "ctx", None)
+                if context is not None:  # a usage error: the command line itself is wrong
+                    words = str(getattr(context, "command_path", "")).split()[1:]
+                    where = " ".join(["capplan", *words])
+                    _fail(path, f"{message} (see '{where} --help')", bad_input)
+                _fail(path, message, code)
+            _fail(
+                path,
+                f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+                INTERNAL_ERROR,
+            )
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    cls=CapplanGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Capacity planner and sizing calculator for a multi-tenant e-commerce SaaS.",
+    epilog="Exit codes: 0 success, 1 failure of the job itself, 2 bad input or usage "
+    "(check: Nagios codes 0-3, 3 for bad input).",
+)
+
+
+def subgroup(name: str, help_text: str) -> typer.Typer:
+    """A group of subcommands under `capplan NAME`."""
+    group = typer.Typer(cls=TyperGroup, no_args_is_help=True, help=help_text)
+    app.add_typer(group, name=name)
+    return group
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"capplan {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error (or CAPPLAN_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Capacity planner and sizing calculator for a multi-tenant e-commerce SaaS."""

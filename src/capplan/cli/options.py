@@ -1,0 +1,222 @@
+"""Options that many commands share, declared once.
+
+`@config_options` gives a command `--tiers`, `--thresholds` and `--set` and hands it a Config that
+loads the files when first asked; `@output_options(...)` gives it `--format` (the choices it
+offers) and `-o/--output`, and hands it an Output that renders a Report. As sqlite-utils bundles
+its output options, so that every command spells them the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from capplan.output.report import GENERAL, Format
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from capplan.config import ThresholdsConfig, TiersConfig
+    from capplan.output.report import Report
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _bundle(
+    name: str, options: Sequence[inspect.Parameter], make: Callable[..., object]
+) -> Callable[[F], F]:
+    """A decorator: the command gains `options`, and receives `make(**their values)` as `name`."""
+
+    def decorate(function: F) -> F:
+        signature = inspect.signature(function, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != name]
+        parameters = [*own, *options]
+
+        @functools.wraps(function)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            values = {option.name: kwargs.pop(option.name) for option in options}
+            return function(*args, **kwargs, **{name: make(**values)})
+
+        command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+# --- --tiers, --thresholds, --set -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """The configuration of one run: tiers.yaml and thresholds.yaml with the `--set` overrides
+    applied, both checked before the command starts."""
+
+    tiers: TiersConfig
+    thresholds: ThresholdsConfig
+
+    @classmethod
+    def load(cls, tiers: Path | None, thresholds: Path | None, sets: list[str] | None) -> Config:
+        from capplan import config
+
+        overrides = [config.parse_override(text) for text in sets or []]
+        return cls(
+            config.load_tiers(tiers, overrides), config.load_thresholds(thresholds, overrides)
+        )
+
+
+CONFIG_OPTIONS = (
+    _option(
+        "tiers",
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--tiers",
+                help="tiers.yaml to use (else $CAPPLAN_TIERS, ./tiers.yaml, the packaged default).",
+                show_default=False,
+            ),
+        ],
+    ),
+    _option(
+        "thresholds",
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--thresholds",
+                help="thresholds.yaml to use (else $CAPPLAN_THRESHOLDS, ./thresholds.yaml, "
+                "the packaged default).",
+                show_default=False,
+            ),
+        ],
+    ),
+    _option(
+        "sets",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set",
+                metavar="KEY=VALUE",
+                help="Override one value of tiers.yaml or thresholds.yaml for this run, by its "
+                "dotted path (repeatable): --set assumptions.avg_image_kb=300, "
+                "--set pricing_tiers.business.price_eur=149.",
+                show_default=False,
+            ),
+        ],
+    ),
+)
+
+config_options = _bundle("config", CONFIG_OPTIONS, Config.load)
+
+
+# --- --format, --output ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and how a command's report goes."""
+
+    format: Format
+    destination: Path | None
+
+    def emit(self, report: Report) -> None:
+        from capplan.output.report import emit, render
+
+        emit(render(report, self.format), self.destination)
+
+
+def output_options(*formats: Format) -> Callable[[F], F]:
+    """`--format` with these choices (default: the general ones; the first is the default) and
+    `-o/--output FILE`, written atomically."""
+    formats = formats or GENERAL
+    choices = enum.Enum(  # type: ignore[misc]
+        "Formats", {fmt.name: fmt.value for fmt in formats}, type=str
+    )
+    files = [fmt.value for fmt in formats if fmt is not Format.table]
+    written = ", ".join(files[:-1]) + f" or {files[-1]}" if len(files) > 1 else files[0]
+
+    def make(fmt: enum.Enum, output: Path | None) -> Output:
+        chosen = Format(fmt.value)
+        if output is not None and chosen is Format.table:
+            raise typer.BadParameter(f"--output needs --format {written}")
+        return Output(chosen, output)
+
+    options = (
+        _option(
+            "fmt",
+            Annotated[
+                choices,
+                typer.Option(
+                    "--format",
+                    "-f",
+                    help=f"Output format: {', '.join(f.value for f in formats)}.",
+                    case_sensitive=False,
+                ),
+            ],
+            default=getattr(choices, formats[0].name),
+        ),
+        _option(
+            "output",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    "--output",
+                    "-o",
+                    help=f"Write the {written} output to this file atomically (a temporary "
+                    "file, then a rename) instead of printing it.",
+                    show_default=False,
+                ),
+            ],
+        ),
+    )
+    return _bundle("out", options, make)
+
+
+# --- the history ----------------------------------------------------------------------------
+
+HistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--history",
+        help="The history database (else $CAPPLAN_HISTORY, else "
+        "~/.local/share/capplan/history.db).",
+        show_default=False,
+    ),
+]
+MetricOption = Annotated[
+    str | None,
+    typer.Option(
+        "--metric", help="Only this metric (cpu_percent, disk_percent, ...).", show_default=False
+    ),
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only records from then on: 2026-11-01, or an age: 30d, 6w, 3m.",
+        show_default=False,
+    ),
+]
+
+
+def since_moment(text: str | None) -> dt.datetime | None:
+    """--since as a moment in UTC."""
+    if text is None:
+        return None
+    import datetime as dt
+
+    from capplan.history import parse_since
+
+    return parse_since(text, dt.datetime.now(dt.timezone.utc))

@@ -1,0 +1,94 @@
+"""Where tiers.yaml and thresholds.yaml are found, and the loading of every configuration file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from capplan.config.document import Document, read_yaml
+from capplan.config.models import PLAN_FIGURES, Mix, ThresholdsConfig, TiersConfig
+from capplan.config.overrides import THRESHOLDS_KEYS, TIERS_KEYS, Override, apply
+from capplan.config.validation import validate
+from capplan.errors import ConfigError
+
+TIERS_ENV = "CAPPLAN_TIERS"
+THRESHOLDS_ENV = "CAPPLAN_THRESHOLDS"
+M = TypeVar("M", bound=BaseModel)
+
+
+def packaged_default(name: str) -> Path:
+    """The default that the wheel carries, or the repository root's file in a source checkout."""
+    bundled = resources.files("capplan") / "defaults" / name
+    if bundled.is_file():
+        return Path(str(bundled))
+    return Path(__file__).resolve().parents[3] / name
+
+
+def resolve(option: Path | None, env_var: str, name: str) -> Path:
+    """Option, then environment variable, then the working directory, then the packaged default."""
+    if option is not None:
+        return option
+    from_env = os.environ.get(env_var)
+    if from_env:
+        return Path(from_env)
+    local = Path.cwd() / name
+    if local.is_file():
+        return local
+    return packaged_default(name)
+
+
+def _load(model: type[M], path: Path, overrides: Sequence[Override], keys: frozenset[str]) -> M:
+    document = read_yaml(path)
+    mine = [override for override in overrides if override.file_key in keys]
+    if mine and isinstance(document.data, dict):
+        data = document.data
+        for override in mine:
+            data = apply(data, override)
+        document = Document(document.source, data, document.root)
+    return validate(model, document, {o.key: o.text for o in mine})
+
+
+def load_tiers(path: Path | None = None, overrides: Sequence[Override] = ()) -> TiersConfig:
+    return _load(TiersConfig, resolve(path, TIERS_ENV, "tiers.yaml"), overrides, TIERS_KEYS)
+
+
+def load_thresholds(
+    path: Path | None = None, overrides: Sequence[Override] = ()
+) -> ThresholdsConfig:
+    return _load(
+        ThresholdsConfig,
+        resolve(path, THRESHOLDS_ENV, "thresholds.yaml"),
+        overrides,
+        THRESHOLDS_KEYS,
+    )
+
+
+def load_mix(path: Path, tiers: TiersConfig) -> Mix:
+    """Read mix.yaml: known pricing tier ids, and every figure that the tier leaves unlimited."""
+    document = read_yaml(path)
+    mix = validate(Mix, document)
+    valid = [tier.id for tier in tiers.pricing_tiers]
+    for tier_id, row in mix.tiers.items():
+        line = document.line_of(("tiers", tier_id))
+        if tier_id not in valid:
+            raise ConfigError(
+                document.source,
+                f"unknown pricing tier {tier_id!r}; expected one of: {', '.join(valid)}",
+                key=f"tiers.{tier_id}",
+                line=line,
+            )
+        plan = tiers.pricing_tier(tier_id)
+        for figure in PLAN_FIGURES:
+            if getattr(plan, figure) is None and getattr(row, figure) is None:
+                raise ConfigError(
+                    document.source,
+                    f"the {plan.name} plan has no limit on {figure}, so the mix must give it",
+                    key=f"tiers.{tier_id}.{figure}",
+                    line=line,
+                )
+    return mix

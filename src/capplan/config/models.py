@@ -1,0 +1,359 @@
+"""The models of tiers.yaml, thresholds.yaml and mix.yaml: every key typed, unknown keys refused."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from capplan.metrics import METRICS, Status
+
+Count = Annotated[int, Field(ge=0)]
+Amount = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+Level = Literal["warning", "critical"]
+TierId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+Duration = Annotated[str, Field(pattern=r"^\d+[mhd]$", description="30m, 4h, 1d")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- tiers.yaml -----------------------------------------------------------------------------
+
+
+# The per-client figures that a plan limits (None: unlimited) and a mix row may override.
+PLAN_FIGURES = ("products", "images_per_product", "orders_per_month", "api_requests_per_day")
+
+
+class PricingTier(Model):
+    id: TierId
+    name: str
+    price_eur: Amount
+    products: Count | None
+    images_per_product: Count | None
+    orders_per_month: Count | None
+    sku_variants: Amount
+    team_members: Count | None
+    api_requests_per_day: Count | None
+
+
+class CostRange(Model):
+    min: Amount
+    typical: Amount
+    max: Amount | None  # None: open-ended ("1,500+")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CostRange:
+        if self.typical < self.min or (self.max is not None and self.max < self.typical):
+            raise ValueError("expected min <= typical <= max")
+        return self
+
+
+class Range(Model):
+    min: Amount
+    max: Amount
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.max < self.min:
+            raise ValueError("expected min <= max")
+        return self
+
+
+class Backup(Model):
+    database: str
+    files: str
+    rto: Duration
+    rpo: Duration
+
+
+class Transition(Model):
+    trigger: str
+    action: str
+    cost_increase_eur: Range
+
+
+class InfraTier(Model):
+    id: TierId
+    name: str
+    max_clients: Count | None  # inclusive; None: unlimited (the last tier only)
+    vcpu: Annotated[int, Field(gt=0)]
+    ram_gb: Positive
+    storage_gb: Positive
+    cdn: bool
+    database: str
+    servers: str
+    monthly_cost_eur: CostRange
+    backup: Backup
+    transition: Transition | None
+
+    def disk_limit_gb(self, disk_pct: float) -> float:
+        """The disk this tier may fill: its storage at the sizing level of disk_percent."""
+        return self.storage_gb * disk_pct / 100
+
+
+class Assumptions(Model):
+    languages: Count
+    image_variants: Count
+    avg_image_kb: Amount
+    served_image_kb: Amount
+    image_views_per_product_per_month: Amount
+    api_response_kb: Amount
+    static_egress_gb_per_month: Amount
+    items_per_order: Amount
+    db_gb_per_product: Amount
+    db_gb_per_order: Amount
+    orders_retained_months: Amount
+    images_per_product: Count
+    support_eur_per_month: Amount
+    development_eur_per_month: Amount
+
+
+class BandwidthProvider(Model):
+    id: TierId
+    name: str
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    included_tb: Amount | None  # None: unlimited
+    included_price_per_tb: Amount
+    extra_price_per_tb: Amount
+
+
+def _unique_ids(items: Sequence[PricingTier | InfraTier | BandwidthProvider], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"{what} id {item.id!r} appears twice; ids must be unique")
+        seen.add(item.id)
+
+
+class TiersConfig(Model):
+    pricing_tiers: Annotated[list[PricingTier], Field(min_length=1)]
+    infrastructure_tiers: Annotated[list[InfraTier], Field(min_length=1)]
+    assumptions: Assumptions
+    bandwidth_providers: list[BandwidthProvider]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TiersConfig:
+        _unique_ids(self.pricing_tiers, "pricing tier")
+        _unique_ids(self.infrastructure_tiers, "infrastructure tier")
+        _unique_ids(self.bandwidth_providers, "bandwidth provider")
+        previous = -1
+        for index, tier in enumerate(self.infrastructure_tiers):
+            last = index == len(self.infrastructure_tiers) - 1
+            if tier.max_clients is None and not last:
+                raise ValueError(
+                    f"infrastructure tier {tier.id!r} has unlimited max_clients but is not the "
+                    "last tier; tiers must be ordered by max_clients"
+                )
+            if tier.max_clients is not None and tier.max_clients <= previous:
+                raise ValueError(
+                    f"infrastructure tier {tier.id!r}: max_clients {tier.max_clients} is not above "
+                    f"the previous tier's {previous}; tiers must be ordered by max_clients"
+                )
+            previous = tier.max_clients if tier.max_clients is not None else previous
+        return self
+
+    def pricing_tier(self, tier_id: str) -> PricingTier:
+        for tier in self.pricing_tiers:
+            if tier.id == tier_id:
+                return tier
+        raise KeyError(tier_id)
+
+
+# --- thresholds.yaml ------------------------------------------------------------------------
+
+
+class Threshold(Model):
+    warning: float
+    critical: float
+    action: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Threshold:
+        if self.warning >= self.critical:
+            raise ValueError(
+                f"warning ({self.warning:g}) must be below critical ({self.critical:g})"
+            )
+        return self
+
+    def level(self, which: Level) -> float:
+        return self.warning if which == "warning" else self.critical
+
+    def status(self, value: float) -> Status:
+        """The seed's rule: above a level (> 70 %) is at that level."""
+        if value > self.critical:
+            return Status.CRITICAL
+        if value > self.warning:
+            return Status.WARNING
+        return Status.OK
+
+
+def _metric_thresholds(section: str) -> AfterValidator:
+    """A section of thresholds keyed by metric: the keys that METRICS places in it, each one."""
+
+    def check(table: dict[str, Threshold]) -> dict[str, Threshold]:
+        known = [
+            spec.threshold_key
+            for spec in METRICS.values()
+            if spec.threshold_section == section and spec.threshold_key
+        ]
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "unknown key; {hint}expected one of: {known}",
+                    {"key": key, "hint": hint, "known": ", ".join(known)},
+                )
+        for key in known:
+            if key not in table:
+                raise PydanticCustomError("missing", "missing; this key is required", {"key": key})
+        return table
+
+    return AfterValidator(check)
+
+
+def _no_action(value: object) -> object:
+    """`action: None` written as a word means no action, like `action: null`."""
+    return None if value in ("None", "none", "") else value
+
+
+class Band(Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: Annotated[int, Field(ge=0, alias="from")]
+    label: str
+    status: Literal[Status.OK, Status.WARNING, Status.CRITICAL]
+    action: Annotated[str | None, BeforeValidator(_no_action)]
+
+
+def _check_bands(bands: list[Band]) -> list[Band]:
+    if not bands or bands[0].start != 0:
+        raise ValueError("expected bands starting with one 'from: 0'")
+    for lower, upper in itertools.pairwise(bands):
+        if upper.start <= lower.start:
+            raise ValueError(f"band from {upper.start} is not above the band before it")
+        if upper.status.rank < lower.status.rank:
+            raise ValueError(f"band from {upper.start} is less severe than the band before it")
+    return bands
+
+
+class CriticalIndex(Model):
+    name: str
+    table: str
+    columns: Annotated[list[str], Field(min_length=1)]
+
+    @property
+    def column_names(self) -> list[str]:
+        """The columns without their sort order (`created_at DESC` is `created_at`)."""
+        return [column.split()[0] for column in self.columns]
+
+    @property
+    def create(self) -> str:
+        return f"CREATE INDEX {self.name} ON {self.table} ({', '.join(self.columns)});"
+
+
+Bands = Annotated[list[Band], AfterValidator(_check_bands)]
+
+
+THRESHOLD_SECTIONS = ("scaling_triggers", "capacity")
+BAND_LISTS = ("files_per_directory", "table_rows")
+
+
+class ThresholdsConfig(Model):
+    sizing_level: Level
+    scaling_triggers: Annotated[dict[str, Threshold], _metric_thresholds("scaling_triggers")]
+    capacity: Annotated[dict[str, Threshold], _metric_thresholds("capacity")]
+    files_per_directory: Bands
+    table_rows: Bands
+    critical_indexes: list[CriticalIndex]
+
+    def threshold_of(self, metric: str) -> Threshold | None:
+        """The metric's warning, critical and action; None when it has no threshold."""
+        spec = METRICS[metric]
+        if spec.threshold_section is None or spec.threshold_key is None:
+            return None
+        section: dict[str, Threshold] = getattr(self, spec.threshold_section)
+        return section.get(spec.threshold_key)
+
+    def bands_of(self, metric: str) -> list[Band]:
+        """The metric's bands; empty when it is held against none."""
+        spec = METRICS[metric]
+        return [] if spec.bands is None else list(getattr(self, spec.bands))
+
+    @property
+    def disk_threshold_pct(self) -> float:
+        """The level of disk_percent that sizing must stay under (70 % at warning)."""
+        return self.scaling_triggers["disk_percent"].level(self.sizing_level)
+
+
+def metric_table_errors() -> list[str]:
+    """Every METRICS entry whose thresholds path names no section of thresholds.yaml."""
+    errors = []
+    for spec in METRICS.values():
+        if spec.threshold is not None and (
+            spec.threshold_section not in THRESHOLD_SECTIONS or not spec.threshold_key
+        ):
+            errors.append(
+                f"{spec.name}: threshold {spec.threshold!r} is not in {THRESHOLD_SECTIONS}"
+            )
+        if spec.bands is not None and spec.bands not in BAND_LISTS:
+            errors.append(f"{spec.name}: bands {spec.bands!r} is not one of {BAND_LISTS}")
+    return errors
+
+
+# A metric that points nowhere is a bug in METRICS: refuse to start rather than fail mid-check.
+if metric_table_errors():
+    raise RuntimeError("capplan.metrics.METRICS: " + "; ".join(metric_table_errors()))
+
+
+# --- mix.yaml -------------------------------------------------------------------------------
+
+GROWTH = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_rate(value: object) -> float | None:
+    """'5%' -> 0.05. A bare number is refused: 5 and 0.05 would both be plausible."""
+    if value is None:
+        return None
+    match = GROWTH.match(str(value)) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"expected a monthly percentage such as 5% or -1.5%, got {value!r}")
+    rate = float(match.group(1)) / 100
+    if rate <= -1:
+        raise ValueError(f"expected a rate above -100%, got {value!r}")
+    return rate
+
+
+# Monthly growth, written "5%" in the file, held as a fraction (0.05).
+Rate = Annotated[float | None, BeforeValidator(parse_rate)]
+
+
+class MixRow(Model):
+    clients: Count
+    products: Count | None = None
+    images_per_product: Count | None = None
+    orders_per_month: Count | None = None
+    api_requests_per_day: Count | None = None
+    price_eur: Amount | None = None
+    growth: Rate = None
+
+
+class Mix(Model):
+    tiers: Annotated[dict[str, MixRow], Field(min_length=1)]
+    growth: Rate = None

@@ -1,0 +1,157 @@
+"""`capplan images convert` and `capplan images stats`: summaries, the progress bar, the tree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from capplan.images.batch import Outcome, Summary
+from capplan.images.stats import ImageStats
+from capplan.output.numbers import figure, pct, size
+from capplan.output.report import Cell, Report, Section, data, make_console
+
+
+def convert_report(summary: Summary) -> Report:
+    would = "would be " if summary.dry_run else ""
+    rows: list[Sequence[Cell]] = [
+        (f"{would}converted", figure(summary.converted)),
+        ("skipped (already complete)", figure(summary.skipped)),
+        ("duplicates (stored once)", figure(summary.duplicates)),
+        ("failed", figure(summary.failed)),
+        ("ignored (links, special files)", figure(summary.ignored)),
+    ]
+    if not summary.dry_run:
+        rows += [
+            ("bytes in (converted sources)", size(summary.bytes_in)),
+            ("bytes out (three variants)", size(summary.bytes_out)),
+            ("savings", pct(summary.savings_pct)),
+        ]
+    rows.append(
+        ("time", f"{summary.elapsed_s:,.1f} s ({summary.images_per_s or 0.0:,.1f} images/s)")
+    )
+    if summary.leftovers_removed:
+        rows.append((f"temporary files {would}removed", figure(summary.leftovers_removed)))
+    sections = [
+        Section(
+            "images convert" + (" (dry run)" if summary.dry_run else ""),
+            ("", ""),
+            rows,
+            header=False,
+        )
+    ]
+    if summary.failures:
+        sections.append(
+            Section(
+                f"Failed sources (first {len(summary.failures)} of {summary.failed}; "
+                "all in --manifest)",
+                ("source", "reason"),
+                [(failure.source, failure.error) for failure in summary.failures],
+            )
+        )
+    return Report(data=data(summary), sections=sections, result=summary)
+
+
+class ImageProgress:
+    """A Rich progress bar on stderr (images/s, ETA) while a batch runs; silent off a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("converting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=make_console(stderr=True),
+            disable=not enabled,
+            transient=False,
+        )
+        self.task = self.progress.add_task("convert", total=None, rate="")
+
+    def __enter__(self) -> ImageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def set_total(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def advance(self, outcome: Outcome) -> None:
+        speed = self.progress.tasks[0].speed or 0.0
+        self.progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
+
+
+def stats_data(result: ImageStats) -> dict[str, Any]:
+    tree = result.tree
+    return {
+        "root": tree.root,
+        "files": tree.files,
+        "bytes": tree.bytes,
+        "image_files": tree.image_files,
+        "directories": tree.directories,
+        "variants": {
+            name: {"files": tree.variants[name], "bytes": tree.variant_bytes[name]}
+            for name in tree.variants
+        },
+        "files_per_directory_max": tree.files_per_directory_max,
+        "status": result.status,
+        "fullest": [
+            {
+                "path": f.path,
+                "files": f.files,
+                "band": f.band.label,
+                "status": f.band.status,
+                "action": f.band.action,
+            }
+            for f in result.fullest
+        ],
+        "unreadable": tree.unreadable,
+    }
+
+
+def stats_report(result: ImageStats) -> Report:
+    tree = result.tree
+    totals = Section(
+        f"Image tree {tree.root}",
+        ("what", "files", "bytes"),
+        [
+            ("all files", figure(tree.files), size(tree.bytes)),
+            ("image files", figure(tree.image_files), ""),
+            *[
+                (f"_{name} variant", figure(tree.variants[name]), size(tree.variant_bytes[name]))
+                for name in tree.variants
+            ],
+            ("directories", figure(tree.directories), ""),
+        ],
+    )
+    fullest = Section(
+        "Fullest directories (files per directory bands)",
+        ("directory", "files", "band", "status", "action"),
+        [
+            (f.path, figure(f.files), f.band.label, f.band.status, f.band.action or "-")
+            for f in result.fullest
+        ],
+        statuses=[f.band.status for f in result.fullest],
+    )
+    notes = []
+    if result.fullest:
+        top = result.fullest[0]
+        action = f"; {top.band.action}" if top.band.action else ""
+        notes.append(f"=> fullest directory holds {top.files:,} files: {top.band.label}{action}")
+    if tree.unreadable:
+        notes.append(f"warning: {len(tree.unreadable):,} entries could not be read")
+    return Report(data=stats_data(result), sections=[totals, fullest], notes=notes, result=result)

@@ -1,0 +1,317 @@
+"""`capplan project`: the mix, totals, capacity, the recommended tier, costs and the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from capplan.metrics import Status
+from capplan.output.numbers import eur, figure, pct
+from capplan.output.report import Cell, Report, Section, data
+from capplan.output.size import cost_increase, cost_range, totals_section
+from capplan.projection import Projection
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+
+def recommendation_data(p: Projection) -> dict[str, Any]:
+    r = p.recommendation
+    chosen_by = "--infra-tier" if r.forced else "smallest tier that fits"
+    return {
+        "infra_tier": r.tier.id,
+        "fits": r.fits,
+        "chosen_by": chosen_by,
+        **{key: value for key, value in data(r).items() if key not in ("tier", "forced")},
+        **r.tier.model_dump(
+            include={"vcpu", "ram_gb", "storage_gb", "database", "servers"}
+            | {"monthly_cost_eur", "backup"}
+        ),
+    }
+
+
+def projection_data(p: Projection) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "tiers": p.lines,
+        "totals": p.totals,
+        "capacity": p.capacity,
+        "recommendation": recommendation_data(p),
+        "costs": p.costs,
+        "assumptions": p.assumptions,
+        "warnings": p.warnings,
+    }
+    if p.timeline:
+        result["timeline"] = p.timeline
+        result["events"] = [
+            {key: value for key, value in data(event).items() if value is not None}
+            for event in p.events
+        ]
+    return result
+
+
+def _runway(p: Projection) -> str:
+    r = p.recommendation
+    if not r.fits:
+        return "none: this tier is already over its limit"
+    if r.runway_clients is None:
+        return "no client limit on this tier"
+    return f"{r.runway_clients:,} more clients at today's mix"
+
+
+def _recommendation_section(p: Projection) -> Section:
+    r = p.recommendation
+    tier = r.tier
+    verdict = "fits" if r.fits else "DOES NOT FIT"
+    return Section(
+        f"Recommended infrastructure: {tier.name} ({verdict})",
+        ("", ""),
+        header=False,
+        rows=[
+            ("tier", f"{tier.id}{' (chosen with --infra-tier)' if r.forced else ''}"),
+            ("binding", r.binding),
+            ("why", r.reason),
+            *[(f"not {x.tier}", "; ".join(x.reasons)) for x in r.rejected],
+            (
+                "disk",
+                f"{figure(r.disk_gb)} GB of {figure(r.disk_limit_gb)} GB "
+                f"({r.disk_threshold_pct:g} % of {figure(tier.storage_gb)} GB, "
+                f"{r.sizing_level} level)",
+            ),
+            ("runway", _runway(p)),
+            ("servers", f"{tier.vcpu} vCPU, {figure(tier.ram_gb)} GB RAM; {tier.servers}"),
+            ("database", tier.database),
+            (
+                "monthly cost",
+                f"EUR {cost_range(tier)} (typical {tier.monthly_cost_eur.typical:,.0f})",
+            ),
+            (
+                "backup",
+                f"{tier.backup.database}; files: {tier.backup.files}; "
+                f"RTO {tier.backup.rto}, RPO {tier.backup.rpo}",
+            ),
+        ],
+    )
+
+
+def _costs_section(p: Projection) -> Section:
+    c = p.costs
+    infra_range = (
+        f"typical; range {c.infra_min_eur:,.0f}-{c.infra_max_eur:,.0f}"
+        if c.infra_max_eur
+        else f"typical; from {c.infra_min_eur:,.0f}"
+    )
+    rows: list[Sequence[Cell]] = [
+        ("Revenue", eur(c.revenue_eur), "sum of clients x price"),
+        (f"Infrastructure ({p.recommendation.tier.name})", eur(c.infra_eur), infra_range),
+        ("Support", eur(c.support_eur), "assumptions.support_eur_per_month"),
+        ("Development", eur(c.development_eur), "assumptions.development_eur_per_month"),
+        (
+            "Gross margin",
+            pct(c.gross_margin_pct),
+            f"({c.revenue_eur:,.0f} - {c.spend_eur:,.0f}) / {c.revenue_eur:,.0f}",
+        ),
+        (
+            "Infrastructure per client",
+            "-" if c.cost_per_client_eur is None else f"EUR {c.cost_per_client_eur:,.2f}",
+            "",
+        ),
+    ]
+    return Section("Monthly costs", ("item", "amount", "note"), rows)
+
+
+def _timeline_sections(p: Projection) -> list[Section]:
+    timeline = Section(
+        "Growth timeline",
+        (
+            "month",
+            "clients",
+            "products",
+            "storage GB",
+            "DB GB",
+            "egress TB",
+            "revenue EUR",
+            "tier",
+            "infra EUR",
+        ),
+        [
+            (
+                m.month,
+                m.clients,
+                m.products,
+                m.image_storage_gb,
+                m.db_size_gb,
+                m.egress_tb_per_month,
+                m.revenue_eur,
+                m.infra_tier,
+                m.infra_eur,
+            )
+            for m in p.timeline
+        ],
+        in_table=False,
+    )
+    events = Section(
+        "Events",
+        ("month", "kind", "what", "trigger", "action", "cost increase"),
+        [
+            (
+                e.month,
+                e.kind,
+                e.what + (f" ({e.level})" if e.level else ""),
+                e.trigger or "-",
+                e.action or "-",
+                cost_increase(e.cost_increase_eur.min, e.cost_increase_eur.max)
+                if e.cost_increase_eur
+                else "-",
+            )
+            for e in p.events
+        ]
+        or [("-", "-", "no transition and no threshold crossed", "-", "-", "-")],
+    )
+    return [timeline, events]
+
+
+def projection_report(p: Projection) -> Report:
+    r = p.recommendation
+    c = p.costs
+    mix = Section(
+        "Tier mix (totals per plan; per-client figures in --format json)",
+        (
+            "plan",
+            "clients",
+            "price EUR",
+            "products",
+            "images",
+            "orders/mo",
+            "API req/mo",
+            "revenue EUR",
+        ),
+        [
+            (
+                line.name,
+                line.clients,
+                line.price_eur,
+                line.products,
+                line.images,
+                line.orders_per_month,
+                line.api_requests_per_month,
+                line.revenue_eur,
+            )
+            for line in p.lines
+        ],
+    )
+    capacity = Section(
+        "Capacity thresholds",
+        ("metric", "value", "warning", "critical", "status", "action"),
+        [
+            (
+                s.metric,
+                s.value,
+                s.warning,
+                s.critical,
+                s.status,
+                "-" if s.status is Status.OK else s.action,
+            )
+            for s in p.capacity
+        ],
+        statuses=[s.status for s in p.capacity],
+    )
+    bandwidth = Section(
+        f"Bandwidth: {p.totals.egress_tb_per_month:,.2f} TB egress a month",
+        ("provider", "cost/month"),
+        [(b.provider, f"{b.currency} {b.cost:,.2f}") for b in c.bandwidth],
+    )
+    sections = [
+        mix,
+        totals_section(p.totals, p.explain, "Totals"),
+        capacity,
+        _recommendation_section(p),
+        _costs_section(p),
+        bandwidth,
+    ]
+    a = p.assumptions
+    notes = [f"warning: {w}" for w in p.warnings]
+    notes.append(
+        f"assumptions: {a.avg_image_kb:g} KB stored and {a.served_image_kb:g} KB served per image, "
+        f"{a.image_views_per_product_per_month:g} views per product a month, "
+        f"{a.orders_retained_months:g} month of orders in the database "
+        f"(change any with --set assumptions.KEY=VALUE)"
+    )
+    chart = None
+    if p.timeline:
+        sections += _timeline_sections(p)
+        chart = lambda console: growth_chart(p, console.width)  # noqa: E731
+    verdict = "fits" if r.fits else "DOES NOT FIT"
+    margin = "-" if c.gross_margin_pct is None else f"{c.gross_margin_pct:.1f} %"
+    notes.append(
+        f"=> {r.tier.name} ({verdict}; binding: {r.binding}, disk {figure(r.disk_gb)} of "
+        f"{figure(r.disk_limit_gb)} GB); infrastructure EUR {c.infra_eur:,.0f} a month, "
+        f"gross margin {margin}; runway: {_runway(p)}."
+    )
+    return Report(data=projection_data(p), sections=sections, notes=notes, chart=chart, result=p)
+
+
+def _sample(count: int, most: int, keep: Sequence[int] = ()) -> list[int]:
+    """About `most` indexes spread evenly over range(count): the first, the last, and `keep`."""
+    if count <= most:
+        return list(range(count))
+    step = (count - 1) / (most - 1)
+    return sorted({round(i * step) for i in range(most)} | set(keep))
+
+
+def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> RenderableType:
+    """Clients, disk and monthly infrastructure cost by month, as bars; tier changes marked.
+
+    At most `rows` months are shown (the first, the last, every tier change, and months evenly
+    spread between); the full timeline is in --format json, csv and markdown.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    width = max(10, min(40, (columns - 60) * 2 // 3))
+    timeline = p.timeline
+    top_storage = max(m.disk_gb for m in timeline) or 1.0
+    top_cost = max(m.infra_eur for m in timeline) or 1.0
+    table = Table(
+        title="Growth by month (| marks the tier's disk limit; every month in --format csv)",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("month", justify="right")
+    table.add_column("clients", justify="right")
+    table.add_column("disk GB", justify="right")
+    table.add_column("", no_wrap=True, overflow="crop")
+    table.add_column("EUR/month", justify="right")
+    table.add_column("", no_wrap=True, overflow="crop")
+    table.add_column("tier", no_wrap=True)
+    changes = [
+        i for i in range(1, len(timeline)) if timeline[i].infra_tier != timeline[i - 1].infra_tier
+    ]
+    previous_tier = None
+    for index in _sample(len(timeline), rows, changes):
+        m = timeline[index]
+        bar = _bar(m.disk_gb / top_storage, width)
+        mark = int(m.disk_limit_gb / top_storage * width)
+        if mark < width:
+            bar = bar[:mark] + "|" + bar[mark + 1 :]
+        changed = previous_tier is not None and m.infra_tier != previous_tier
+        previous_tier = m.infra_tier
+        table.add_row(
+            str(m.month),
+            figure(m.clients),
+            figure(m.disk_gb),
+            Text(bar, style="cyan"),
+            figure(m.infra_eur),
+            Text(_bar(m.infra_eur / top_cost, width // 2), style="green"),
+            Text(
+                m.infra_tier + ("  <- new tier" if changed else ""), style="bold" if changed else ""
+            ),
+        )
+    return table
+
+
+def _bar(fraction: float, width: int) -> str:
+    filled = max(0.0, min(1.0, fraction)) * width
+    full = int(filled)
+    return ("█" * full + ("▌" if filled - full >= 0.5 else "")).ljust(width)

@@ -1,0 +1,251 @@
+"""The Report every command returns, and the registry of formats that render it.
+
+A result of the core becomes a Report: its JSON data (the scripting contract, built from the
+core's dataclasses by `data`), the sections a person reads (titled tables, notes, an optional
+chart) and the result itself, for the formats that need it (Nagios, Prometheus). Every format is
+one function from a Report to text, registered once with `@renders(Format.x)`; `emit` prints the
+text or writes it to a file atomically. Nothing else in capplan knows about Rich.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import enum
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from capplan.errors import CapplanError, InputError
+from capplan.metrics import Status
+from capplan.output.numbers import figure, plain
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+    nagios = "nagios"
+    prometheus = "prometheus"
+
+    __str__ = str.__str__
+
+
+# What every report can be rendered as; a command may offer more (check: nagios, prometheus).
+GENERAL = (Format.table, Format.json, Format.csv, Format.markdown)
+
+Cell = str | int | float | None
+
+
+@dataclass
+class Section:
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[Cell]]
+    statuses: Sequence[Status | None] = ()  # per row, colours the row's status cell in a table
+    header: bool = True  # False: a two-column list of names and values
+    in_table: bool = True  # False: only in csv and markdown (the table format shows a chart)
+
+
+@dataclass
+class Report:
+    data: Mapping[str, Any]
+    sections: list[Section]
+    notes: list[str] = field(default_factory=list)
+    chart: Callable[[Console], RenderableType] | None = None
+    result: object = None  # the core's result, for the formats that read it directly
+
+
+Renderer = Callable[[Report], str]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    render: Renderer
+    needs: type | None  # the kind of result the format reads; None: any report
+
+
+_FORMATS: dict[Format, _Entry] = {}
+
+
+def renders(fmt: Format, needs: type | None = None) -> Callable[[Renderer], Renderer]:
+    """Register the function that renders `fmt` (for reports whose result is a `needs`)."""
+
+    def register(function: Renderer) -> Renderer:
+        _FORMATS[fmt] = _Entry(function, needs)
+        return function
+
+    return register
+
+
+def render(report: Report, fmt: Format) -> str:
+    entry = _FORMATS[fmt]
+    if entry.needs is not None and not isinstance(report.result, entry.needs):
+        raise CapplanError(f"--format {fmt.value} is not available for this report")
+    return entry.render(report)
+
+
+def emit(text: str, destination: Path | None = None) -> None:
+    """Print the text, or write it to `destination` atomically (temporary file, then rename)."""
+    if destination is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from capplan import atomic
+
+    try:
+        atomic.write_text(destination, text)
+    except OSError as error:
+        raise InputError("output", destination, str(error.strerror or error)) from None
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def data(value: Any) -> Any:
+    """A core result as JSON data: a dataclass by its fields (their names are the contract's
+    keys; `metadata={"json": "key"}` renames one, `{"json": None}` leaves it out), a pydantic
+    model by its dump, an enum by its value, a time in ISO 8601."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        result = {}
+        for item in dataclasses.fields(value):
+            key = item.metadata.get("json", item.name)
+            if key is not None:
+                result[key] = data(getattr(value, item.name))
+        return result
+    if hasattr(value, "model_dump"):  # a pydantic model, without importing pydantic here
+        return data(value.model_dump())
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(key): data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [data(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    return value
+
+
+@renders(Format.json)
+def to_json(report: Report) -> str:
+    return json.dumps(plain(data(report.data)), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- CSV and Markdown -----------------------------------------------------------------------
+
+
+@renders(Format.csv)
+def to_csv(report: Report) -> str:
+    """One block per section (its header row first), blocks separated by a blank line.
+
+    Numbers are written as numbers (1500, 27.2), not as the tables show them (1,500).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for index, section in enumerate(report.sections):
+        if index:
+            buffer.write("\n")
+        writer.writerow(["section", *section.columns])
+        for row in section.rows:
+            writer.writerow([section.title, *("" if c is None else plain(c) for c in row)])
+    return buffer.getvalue()
+
+
+def text(cell: Cell) -> str:
+    """A cell as a person reads it: numbers with thousands separators, nothing as -."""
+    if cell is None:
+        return "-"
+    if isinstance(cell, (int, float)):
+        return figure(cell)
+    return cell
+
+
+def _md_cell(cell: Cell) -> str:
+    return text(cell).replace("|", "\\|")
+
+
+@renders(Format.markdown)
+def to_markdown(report: Report) -> str:
+    lines: list[str] = []
+    for section in report.sections:
+        lines += [f"### {section.title}", ""]
+        lines.append("| " + " | ".join(section.columns) + " |")
+        lines.append("|" + "|".join("---" for _ in section.columns) + "|")
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
+        lines.append("")
+    lines += [f"- {note}" for note in report.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- the terminal ---------------------------------------------------------------------------
+
+
+def make_console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120  # piped or captured: wide enough that tables do not wrap
+    return console
+
+
+def _is_numeric(cell: str) -> bool:
+    stripped = cell.replace(",", "").replace(".", "").replace("-", "").replace(" %", "")
+    return stripped.removeprefix("EUR ").strip().isdigit()
+
+
+@renders(Format.table)
+def to_table(report: Report) -> str:
+    """Rich tables, as wide and as colourful as the terminal that will show them."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    screen = make_console()
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=screen.width,
+        force_terminal=screen.is_terminal,
+        color_system=screen.color_system,  # type: ignore[arg-type]
+        highlight=False,
+    )
+    for section in report.sections:
+        if not section.in_table:
+            continue
+        table = Table(
+            title=section.title,
+            title_justify="left",
+            title_style="bold",
+            show_header=section.header,
+        )
+        cells = [[text(c) for c in row] for row in section.rows]
+        for index, column in enumerate(section.columns):
+            numeric = bool(cells) and all(
+                isinstance(row[index], (int, float))
+                or _is_numeric(shown[index])
+                or shown[index] in ("", "-")
+                for row, shown in zip(section.rows, cells, strict=True)
+            )
+            table.add_column(column, justify="right" if numeric else "left")
+        for row_index, row in enumerate(cells):
+            status = section.statuses[row_index] if row_index < len(section.statuses) else None
+            table.add_row(
+                *(Text(c, style=status.style) if status and c == status else Text(c) for c in row)
+            )
+        console.print(table)
+    if report.chart is not None:
+        console.print(report.chart(console))
+    for note in report.notes:
+        console.print(Text(note, style="yellow" if note.startswith("warning") else ""))
+    return buffer.getvalue()
