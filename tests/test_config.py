@@ -241,3 +241,54 @@ def test_set_through_the_cli(run: Run) -> None:
     bad = run("size", "--products", "1000", "--set", "assumptions.nope=1")
     assert bad.exit_code == 2
     assert bad.stderr.startswith("capplan size: error: --set assumptions.nope=1: ")
+
+
+# --- counts are whole numbers below a ceiling, amounts are finite ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("{clients: true}", "clients: expected a number, not true"),
+        ("{clients: false}", "clients: expected a number, not false"),
+        ("{clients: 9007199254740993}", "clients: expected a number <= 1000000000000"),
+        ("{clients: 10, products: 1000000000001}", "products: expected a number <= 100000"),
+        ("{clients: 10, price_eur: .inf}", "price_eur: expected a finite number"),
+        ("{clients: 10, price_eur: .nan}", "price_eur: expected a number >= 0, got nan"),
+        ("{clients: 10, price_eur: true}", "price_eur: expected a number, not true"),
+        ("{clients: 2.5}", "clients: expected a valid integer"),
+    ],
+)
+def test_counts_and_amounts_in_a_mix_are_numbers_within_bounds(
+    run: Run, write: Write, row: str, expected: str
+) -> None:
+    path = write("mix.yaml", f"tiers:\n  essential: {row}\n")
+    result = run("project", "--mix", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"capplan project: error: {path}:2: tiers.essential.")
+    assert expected in result.stderr and result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--products", "1000000000001"),
+        ("--products", "10", "--clients", "1000000000001"),
+        ("--products", "10", "--orders", "99999999999999999999"),
+        ("--products", "10^30"),
+        ("--products", "1e9"),
+    ],
+)
+def test_size_refuses_counts_past_the_ceiling(run: Run, args: tuple[str, ...]) -> None:
+    result = run("size", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("capplan size: error: Invalid value for '--")
+    assert result.stdout == "" and result.stderr.count("\n") == 1
+
+
+def test_a_boolean_in_tiers_yaml_is_refused(run: Run, write: Write) -> None:
+    text = (ROOT / "tiers.yaml").read_text(encoding="utf-8").replace("vcpu: 2\n", "vcpu: true\n")
+    result = run("tiers", "--tiers", write("tiers.yaml", text))
+    assert result.exit_code == 2
+    assert "infrastructure_tiers[0].vcpu: expected a number, not true" in result.stderr

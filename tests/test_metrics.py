@@ -93,7 +93,8 @@ def test_a_new_metric_is_one_entry_and_its_thresholds(
         .read_text(encoding="utf-8")
         .replace(
             "scaling_triggers:\n",
-            "scaling_triggers:\n  queue_depth: {warning: 100, critical: 1000, action: Add workers}\n",
+            "scaling_triggers:\n"
+            "  queue_depth: {warning: 100, critical: 1000, action: Add workers}\n",
         )
     )
     thresholds = load_thresholds(write("t.yaml", text))

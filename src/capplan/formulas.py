@@ -16,6 +16,9 @@ BYTES_PER_GB = 1_000_000_000
 KB_PER_TB = 1_000_000_000
 GB_PER_TB = 1_000
 DAYS_PER_MONTH = 30
+# The largest count capplan takes (clients, products, orders...): far above any real platform,
+# and far below 2**53, where a float stops holding every whole number.
+MAX_COUNT = 10**12
 
 
 @dataclass(frozen=True, slots=True)

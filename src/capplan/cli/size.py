@@ -8,6 +8,7 @@ import typer
 
 from capplan.cli.app import app
 from capplan.cli.options import Config, Output, config_options, output_options
+from capplan.formulas import MAX_COUNT
 
 
 @app.command()
@@ -30,22 +31,48 @@ def size(
     config: Config,
     out: Output,
     products: Annotated[
-        int, typer.Option("--products", min=0, help="Products in total, over all clients.")
+        int,
+        typer.Option(
+            "--products",
+            min=0,
+            max=MAX_COUNT,
+            metavar="TOTAL",
+            help="Products in total, over all clients.",
+        ),
     ],
     images_per_product: Annotated[
         int | None,
         typer.Option(
             "--images-per-product",
             min=0,
+            max=MAX_COUNT,
+            metavar="PER_PRODUCT",
             help="Images per product (default: assumptions.images_per_product, 5).",
             show_default=False,
         ),
     ] = None,
-    orders: Annotated[int, typer.Option("--orders", min=0, help="Orders per month, in total.")] = 0,
-    clients: Annotated[int, typer.Option("--clients", min=0, help="Client shops.")] = 1,
+    orders: Annotated[
+        int,
+        typer.Option(
+            "--orders",
+            min=0,
+            max=MAX_COUNT,
+            metavar="TOTAL",
+            help="Orders per month, in total over all clients.",
+        ),
+    ] = 0,
+    clients: Annotated[
+        int, typer.Option("--clients", min=0, max=MAX_COUNT, metavar="N", help="Client shops.")
+    ] = 1,
     api_requests_per_day: Annotated[
         int,
-        typer.Option("--api-requests-per-day", min=0, help="API requests per client per day."),
+        typer.Option(
+            "--api-requests-per-day",
+            min=0,
+            max=MAX_COUNT,
+            metavar="PER_CLIENT",
+            help="API requests a day per client (the total is this x --clients).",
+        ),
     ] = 0,
 ) -> None:
     """The Key Formulas for one set of numbers, each total beside its formula.

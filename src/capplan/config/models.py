@@ -18,11 +18,22 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from capplan.formulas import MAX_COUNT
 from capplan.metrics import METRICS, Status
 
-Count = Annotated[int, Field(ge=0)]
-Amount = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
+
+def _no_bool(value: object) -> object:
+    """YAML's `true` is not 1: a count or an amount must be written as a number."""
+    if isinstance(value, bool):
+        written = "true" if value else "false"
+        raise PydanticCustomError("number_type", f"expected a number, not {written}")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=MAX_COUNT)]
+Amount = Annotated[float, BeforeValidator(_no_bool), Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
+Number = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
 Level = Literal["warning", "critical"]
 TierId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
 Duration = Annotated[str, Field(pattern=r"^\d+[mhd]$", description="30m, 4h, 1d")]
@@ -91,7 +102,7 @@ class InfraTier(Model):
     id: TierId
     name: str
     max_clients: Count | None  # inclusive; None: unlimited (the last tier only)
-    vcpu: Annotated[int, Field(gt=0)]
+    vcpu: Annotated[int, BeforeValidator(_no_bool), Field(gt=0, le=MAX_COUNT)]
     ram_gb: Positive
     storage_gb: Positive
     cdn: bool
@@ -178,8 +189,8 @@ class TiersConfig(Model):
 
 
 class Threshold(Model):
-    warning: float
-    critical: float
+    warning: Number
+    critical: Number
     action: str
 
     @model_validator(mode="after")
@@ -236,7 +247,7 @@ def _no_action(value: object) -> object:
 class Band(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    start: Annotated[int, Field(ge=0, alias="from")]
+    start: Annotated[int, BeforeValidator(_no_bool), Field(ge=0, alias="from")]
     label: str
     status: Literal[Status.OK, Status.WARNING, Status.CRITICAL]
     action: Annotated[str | None, BeforeValidator(_no_action)]
