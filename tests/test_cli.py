@@ -7,14 +7,16 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from capplan import __version__
 from capplan.cli import app
 from capplan.output.size import UNITS
 
-from .conftest import Run
+from .conftest import EXAMPLES, Run
 
 SCALE = (
     "--products",
@@ -177,3 +179,97 @@ def test_help_does_not_import_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [(), ("images",), ("history",)])
+def test_a_group_without_a_subcommand_shows_its_help(run: Run, args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"Usage: {' '.join(['capplan', *args])} [OPTIONS] COMMAND")
+    assert "Commands:" in result.stdout
+
+
+@pytest.mark.parametrize("path", [[], *all_commands()], ids=lambda p: " ".join(p) or "capplan")
+def test_dash_h_is_help(run: Run, path: list[str]) -> None:
+    short, long = run(*path, "-h"), run(*path, "--help")
+    assert short.exit_code == 0 and short.stdout == long.stdout
+    assert short.stdout.startswith("Usage: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "prefix"),
+    [
+        (("images", "convert", "/no/such/src", "/tmp/x"), "capplan images convert: error: SRC"),
+        (("images", "stats", "/no/such/tree"), "capplan images stats: error: DIR"),
+        (("history", "show", "--history", "/no/such.db"), "capplan history show: error: --history"),
+        (("project", "--mix", "m.yaml", "--nope"), "capplan project: error: No such option"),
+        (("images", "convert", "--quality", "x"), "capplan images convert: error: Invalid value"),
+    ],
+)
+def test_errors_name_the_subcommand(run: Run, args: tuple[str, ...], prefix: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(prefix) and result.stderr.count("\n") == 1
+
+
+def test_piped_help_keeps_every_option_name_whole() -> None:
+    """Help read through a pipe (no terminal, no COLUMNS): no option name is cut."""
+    import os
+
+    import typer.main
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    for path in all_commands():
+        command = typer.main.get_command(app)
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        shown = subprocess.run(
+            [sys.executable, "-m", "capplan", *path, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("-"):
+                    assert option in shown, (path, option)
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`capplan ... | head`: the reader leaves early; capplan exits 0 without a traceback."""
+    mix = EXAMPLES / "growing.yaml"
+    command = [sys.executable, "-m", "capplan", "project", "--mix", str(mix), "--months", "1200"]
+    process = subprocess.Popen(
+        [*command, "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(100)
+    process.stdout.close()  # far less than the output, which is larger than a pipe's buffer
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""
+
+
+NARROW = 60
+
+
+@pytest.mark.parametrize(
+    ("args", "whole"),
+    [
+        (("tiers",), ("professional", "enterprise", "unlimited", "EUR 399", "1,000", "20,000")),
+        (("size", *SCALE), ("api_requests_per_month", "300,000,000", "7,500,000")),
+        (("project", "--mix", str(EXAMPLES / "mix.yaml")), ("enterprise", "2,007", "89.8 %")),
+        (("project", "--mix", str(EXAMPLES / "growing.yaml")), ("Starter -> Small", "medium")),
+    ],
+)
+def test_narrow_tables_never_cut_a_number_a_status_or_an_id(
+    args: tuple[str, ...], whole: tuple[str, ...]
+) -> None:
+    runner = CliRunner(env={"TERM": "dumb", "COLUMNS": str(NARROW), "NO_COLOR": "1"})
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= NARROW
+    assert "…" not in result.stdout
+    for text in whole:
+        assert text in result.stdout, text

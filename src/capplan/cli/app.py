@@ -73,9 +73,11 @@ class CapplanGroup(TyperGroup):
         debug = "--debug" in argv[:first] or os.environ.get("CAPPLAN_DEBUG") == "1"
         bad_input = BAD_INPUT_BY_COMMAND.get(path[0].name if path else "", BAD_INPUT)
         try:
-            result = super().main(
-                argv, prog_name or "capplan", complete_var, standalone_mode=False, **extra
-            )
+            result = super().main(argv, "capplan", complete_var, standalone_mode=False, **extra)
+        except BrokenPipeError:
+            # `capplan ... | head` closed the pipe: what was wanted has been read
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except CapplanError as error:
             if debug:
                 raise
@@ -88,6 +90,9 @@ class CapplanGroup(TyperGroup):
         except Exception as error:
             if debug:
                 raise
+            if type(error).__name__ == "NoArgsIsHelpError":  # `capplan`, `capplan images`
+                sys.stdout.write(error.format_message() + "\n")  # type: ignore[attr-defined]
+                sys.exit(0)
             code = getattr(error, "exit_code", None)
             if isinstance(code, int) and hasattr(error, "format_message"):  # Click's errors
                 message = error.format_message()
@@ -107,10 +112,15 @@ class CapplanGroup(TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+# Plain help: paragraphs rewrapped to the terminal, option names never cut, no Rich to import.
+HELP = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     cls=CapplanGroup,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
+    context_settings=HELP,
     help="Capacity planner and sizing calculator for a multi-tenant e-commerce SaaS.",
     epilog="Exit codes: 0 success, 1 failure of the job itself, 2 bad input or usage "
     "(check: Nagios codes 0-3, 3 for bad input).",
@@ -119,7 +129,13 @@ app = typer.Typer(
 
 def subgroup(name: str, help_text: str) -> typer.Typer:
     """A group of subcommands under `capplan NAME`."""
-    group = typer.Typer(cls=TyperGroup, no_args_is_help=True, help=help_text)
+    group = typer.Typer(
+        cls=TyperGroup,
+        no_args_is_help=True,
+        help=help_text,
+        rich_markup_mode=None,
+        context_settings=HELP,
+    )
     app.add_typer(group, name=name)
     return group
 

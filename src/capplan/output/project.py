@@ -267,7 +267,7 @@ def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> Renderabl
     from rich.table import Table
     from rich.text import Text
 
-    width = max(10, min(40, (columns - 60) * 2 // 3))
+    width = max(4, min(40, (columns - 60) * 2 // 3))  # the bars give way on a narrow terminal
     timeline = p.timeline
     top_storage = max(m.disk_gb for m in timeline) or 1.0
     top_cost = max(m.infra_eur for m in timeline) or 1.0
@@ -278,13 +278,12 @@ def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> Renderabl
         box=None,
         pad_edge=False,
     )
-    table.add_column("month", justify="right")
-    table.add_column("clients", justify="right")
-    table.add_column("disk GB", justify="right")
+    for name in ("month", "clients", "disk GB"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     table.add_column("", no_wrap=True, overflow="crop")
-    table.add_column("EUR/month", justify="right")
+    table.add_column("EUR/month", justify="right", no_wrap=True, min_width=len("EUR/month"))
     table.add_column("", no_wrap=True, overflow="crop")
-    table.add_column("tier", no_wrap=True)
+    table.add_column("tier", overflow="fold")
     changes = [
         i for i in range(1, len(timeline)) if timeline[i].infra_tier != timeline[i - 1].infra_tier
     ]

@@ -16,6 +16,7 @@ import enum
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -204,9 +205,69 @@ def _is_numeric(cell: str) -> bool:
     return stripped.removeprefix("EUR ").strip().isdigit()
 
 
+UNIT_WORDS = re.compile(r"\b(EUR|USD|GB|MB|KB|TB|B|ms|CDN|x)\b")
+PROSE_MIN = 12  # a column of prose may shrink to this before it is left out
+
+
+def _is_key(cell: str) -> bool:
+    """A cell the user reads whole or types: a number (with its unit), a status, an id, a path.
+    Prose (words with spaces) may wrap; a key never is cut."""
+    return " " not in cell.strip() or not any(c.isalpha() for c in UNIT_WORDS.sub("", cell))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    shown: list[int]  # the columns that fit, left to right
+    widths: dict[int, int]  # key columns: their width; prose columns: the most they may take
+    as_records: bool  # even the key columns do not fit: one block per row instead
+
+
+def _layout(section: Section, cells: list[list[str]], width: int) -> _Layout:
+    """Columns that fit `width` without cutting a key cell: prose columns shrink (down to
+    PROSE_MIN) and are then left out from the right; when the keys alone are too wide, records."""
+    count = len(section.columns)
+    key = [i == 0 or all(_is_key(row[i]) for row in cells) for i in range(count)]
+    words = [
+        max(len(word) for word in (section.columns[i] if section.header else "").split() or [""])
+        for i in range(count)
+    ]
+    need = [
+        max([len(row[i]) for row in cells] + [words[i], 1]) if key[i] else max(PROSE_MIN, words[i])
+        for i in range(count)
+    ]
+    shown = list(range(count))
+    while sum(need[i] for i in shown) + 3 * len(shown) + 1 > width:
+        prose = [i for i in shown if not key[i]]
+        if not section.header or not prose:
+            return _Layout(shown, {}, section.header)
+        shown.remove(prose[-1])
+    prose = [i for i in shown if not key[i]]
+    longest = {i: max(len(word) for row in cells for word in row[i].split() or [""]) for i in prose}
+    widths = {i: need[i] for i in shown if key[i]}
+    spare = width - sum(widths.values()) - 3 * len(shown) - 1
+    if sum(longest.values()) > spare:  # a long word would push the table past the edge
+        widths |= {i: max(need[i], spare // len(prose)) for i in prose}
+    return _Layout(shown, widths, False)
+
+
+def _records(section: Section, cells: list[list[str]]) -> Any:
+    """Each row as a block of `column  value` lines: a table too wide for the terminal."""
+    from rich.table import Table
+
+    table = Table(title=section.title, title_justify="left", title_style="bold", show_header=False)
+    table.add_column(min_width=max(len(column) for column in section.columns))
+    table.add_column(overflow="fold")
+    for row in cells:
+        for index, (column, cell) in enumerate(zip(section.columns, row, strict=True)):
+            table.add_row(column, cell, end_section=index == len(row) - 1)
+    return table
+
+
 @renders(Format.table)
 def to_table(report: Report) -> str:
-    """Rich tables, as wide and as colourful as the terminal that will show them."""
+    """Rich tables, as wide and as colourful as the terminal that will show them. A table too
+    wide leaves out prose columns first, then shows each row as a record; it never cuts a
+    number, a status or an id."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -223,27 +284,52 @@ def to_table(report: Report) -> str:
     for section in report.sections:
         if not section.in_table:
             continue
+        cells = [[text(c) for c in row] for row in section.rows]
+        layout = _layout(section, cells, console.width)
+        if layout.as_records:
+            console.print(_records(section, cells))
+            continue
         table = Table(
             title=section.title,
             title_justify="left",
             title_style="bold",
             show_header=section.header,
         )
-        cells = [[text(c) for c in row] for row in section.rows]
-        for index, column in enumerate(section.columns):
+        for index in layout.shown:
             numeric = bool(cells) and all(
                 isinstance(row[index], (int, float))
-                or _is_numeric(shown[index])
-                or shown[index] in ("", "-")
-                for row, shown in zip(section.rows, cells, strict=True)
+                or _is_numeric(shown_row[index])
+                or shown_row[index] in ("", "-")
+                for row, shown_row in zip(section.rows, cells, strict=True)
             )
-            table.add_column(column, justify="right" if numeric else "left")
+            keyed = index == 0 or all(_is_key(row[index]) for row in cells)
+            table.add_column(
+                section.columns[index],
+                justify="right" if numeric else "left",
+                min_width=layout.widths[index] if keyed else None,
+                max_width=None if keyed else layout.widths.get(index),
+                overflow="fold",
+            )
         for row_index, row in enumerate(cells):
             status = section.statuses[row_index] if row_index < len(section.statuses) else None
             table.add_row(
-                *(Text(c, style=status.style) if status and c == status else Text(c) for c in row)
+                *(
+                    Text(row[i], style=status.style)
+                    if status and row[i] == status
+                    else Text(row[i])
+                    for i in layout.shown
+                )
             )
         console.print(table)
+        left_out = [c for i, c in enumerate(section.columns) if i not in layout.shown]
+        if left_out:
+            console.print(
+                Text(
+                    f"({', '.join(left_out)} left out at this width: widen the terminal or "
+                    "use --format markdown)",
+                    style="dim",
+                )
+            )
     if report.chart is not None:
         console.print(report.chart(console))
     for note in report.notes:
