@@ -292,3 +292,71 @@ def test_a_boolean_in_tiers_yaml_is_refused(run: Run, write: Write) -> None:
     result = run("tiers", "--tiers", write("tiers.yaml", text))
     assert result.exit_code == 2
     assert "infrastructure_tiers[0].vcpu: expected a number, not true" in result.stderr
+
+
+# --- an error found across items names the item; a value from --set names --set -----------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "key", "problem"),
+    [
+        (
+            "  - id: medium",
+            "  - id: small",
+            "  - id: small\n    name: Medium",
+            "infrastructure_tiers[2].id",
+            "infrastructure tier id 'small' appears twice",
+        ),
+        (
+            "  - id: business",
+            "  - id: essential",
+            "  - id: essential\n    name: Business",
+            "pricing_tiers[2].id",
+            "pricing tier id 'essential' appears twice",
+        ),
+        (
+            "max_clients: 300",
+            "max_clients: 90",
+            "max_clients: 90",
+            "infrastructure_tiers[2].max_clients",
+            "max_clients 90 is not above the previous tier's 100",
+        ),
+        (
+            "max_clients: 500\n",
+            "max_clients: null\n",
+            "max_clients: null",
+            "infrastructure_tiers[3].max_clients",
+            "has unlimited max_clients but is not the last tier",
+        ),
+    ],
+)
+def test_an_error_across_items_names_the_offending_item(
+    run: Run, write: Write, old: str, new: str, marker: str, key: str, problem: str
+) -> None:
+    text = (ROOT / "tiers.yaml").read_text(encoding="utf-8")
+    assert old in text
+    changed = text.replace(old, new, 1)
+    path = write("tiers.yaml", changed)
+    result = run("tiers", "--tiers", path)
+    assert result.exit_code == 2
+    line = changed[: changed.index(marker)].count("\n") + 1  # the offending item's own line
+    assert result.stderr.startswith(f"capplan tiers: error: {path}:{line}: {key}: "), result.stderr
+    assert problem in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("assignment", "key"),
+    [
+        ("infrastructure_tiers.medium.max_clients=90", "infrastructure_tiers[2].max_clients"),
+        ("infrastructure_tiers.2.max_clients=90", "infrastructure_tiers[2].max_clients"),
+        ("pricing_tiers.business.id=essential", "pricing_tiers[2].id"),
+        ("scaling_triggers.cpu_percent.warning=90", "scaling_triggers.cpu_percent"),
+        ("assumptions.avg_image_kb=-1", "assumptions.avg_image_kb"),
+        ("capacity.storage_gb.critical=true", "capacity.storage_gb.critical"),
+    ],
+)
+def test_a_bad_value_given_with_set_names_set(run: Run, assignment: str, key: str) -> None:
+    result = run("tiers", "--set", assignment)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"capplan tiers: error: --set {assignment}: {key}: ")
+    assert result.stderr.count("\n") == 1

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from capplan.config.document import Document, read_yaml
 from capplan.config.models import PLAN_FIGURES, Mix, ThresholdsConfig, TiersConfig
-from capplan.config.overrides import THRESHOLDS_KEYS, TIERS_KEYS, Override, apply
+from capplan.config.overrides import THRESHOLDS_KEYS, TIERS_KEYS, Override, apply, loc_of
 from capplan.config.validation import validate
 from capplan.errors import ConfigError
 
@@ -45,12 +45,14 @@ def resolve(option: Path | None, env_var: str, name: str) -> Path:
 def _load(model: type[M], path: Path, overrides: Sequence[Override], keys: frozenset[str]) -> M:
     document = read_yaml(path)
     mine = [override for override in overrides if override.file_key in keys]
+    overridden: dict[tuple[str | int, ...], str] = {}
     if mine and isinstance(document.data, dict):
         data = document.data
         for override in mine:
+            overridden[loc_of(data, override.key)] = override.text  # before ids can change
             data = apply(data, override)
         document = Document(document.source, data, document.root)
-    return validate(model, document, {o.key: o.text for o in mine})
+    return validate(model, document, overridden)
 
 
 def load_tiers(path: Path | None = None, overrides: Sequence[Override] = ()) -> TiersConfig:

@@ -143,11 +143,23 @@ class BandwidthProvider(Model):
     extra_price_per_tb: Amount
 
 
-def _unique_ids(items: Sequence[PricingTier | InfraTier | BandwidthProvider], what: str) -> None:
+def problem_at(path: tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """A problem that a validator of a whole list or table finds at one of its items: the error
+    names that item (and its line), not the list."""
+    return PydanticCustomError(
+        "item", message.replace("{", "{{").replace("}", "}}"), {"path": path}
+    )
+
+
+def _unique_ids(
+    items: Sequence[PricingTier | InfraTier | BandwidthProvider], field: str, what: str
+) -> None:
     seen: set[str] = set()
-    for item in items:
+    for index, item in enumerate(items):
         if item.id in seen:
-            raise ValueError(f"{what} id {item.id!r} appears twice; ids must be unique")
+            raise problem_at(
+                (field, index, "id"), f"{what} id {item.id!r} appears twice; ids must be unique"
+            )
         seen.add(item.id)
 
 
@@ -159,21 +171,24 @@ class TiersConfig(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> TiersConfig:
-        _unique_ids(self.pricing_tiers, "pricing tier")
-        _unique_ids(self.infrastructure_tiers, "infrastructure tier")
-        _unique_ids(self.bandwidth_providers, "bandwidth provider")
+        _unique_ids(self.pricing_tiers, "pricing_tiers", "pricing tier")
+        _unique_ids(self.infrastructure_tiers, "infrastructure_tiers", "infrastructure tier")
+        _unique_ids(self.bandwidth_providers, "bandwidth_providers", "bandwidth provider")
         previous = -1
         for index, tier in enumerate(self.infrastructure_tiers):
             last = index == len(self.infrastructure_tiers) - 1
+            where = ("infrastructure_tiers", index, "max_clients")
             if tier.max_clients is None and not last:
-                raise ValueError(
+                raise problem_at(
+                    where,
                     f"infrastructure tier {tier.id!r} has unlimited max_clients but is not the "
-                    "last tier; tiers must be ordered by max_clients"
+                    "last tier; tiers must be ordered by max_clients",
                 )
             if tier.max_clients is not None and tier.max_clients <= previous:
-                raise ValueError(
+                raise problem_at(
+                    where,
                     f"infrastructure tier {tier.id!r}: max_clients {tier.max_clients} is not above "
-                    f"the previous tier's {previous}; tiers must be ordered by max_clients"
+                    f"the previous tier's {previous}; tiers must be ordered by max_clients",
                 )
             previous = tier.max_clients if tier.max_clients is not None else previous
         return self
@@ -229,11 +244,13 @@ def _metric_thresholds(section: str) -> AfterValidator:
                 raise PydanticCustomError(
                     "unknown_key",
                     "unknown key; {hint}expected one of: {known}",
-                    {"key": key, "hint": hint, "known": ", ".join(known)},
+                    {"path": (key,), "hint": hint, "known": ", ".join(known)},
                 )
         for key in known:
             if key not in table:
-                raise PydanticCustomError("missing", "missing; this key is required", {"key": key})
+                raise PydanticCustomError(
+                    "missing", "missing; this key is required", {"path": (key,)}
+                )
         return table
 
     return AfterValidator(check)

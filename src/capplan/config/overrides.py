@@ -75,3 +75,21 @@ def apply(data: Any, override: Override) -> Any:
                 f"--set {override.text}", f"{'.'.join(parts[:depth])} is a value, not a mapping"
             )
     return data
+
+
+def loc_of(data: Any, key: str) -> tuple[str | int, ...]:
+    """The dotted key of an override as a validation location: list items by index, not id."""
+    loc: list[str | int] = []
+    node = data
+    for part in key.split("."):
+        if isinstance(node, list):
+            ids = [item.get("id") if isinstance(item, dict) else None for item in node]
+            if part not in ids and not part.isdigit():
+                break  # apply() refuses such a key with its own message
+            index = ids.index(part) if part in ids else int(part)
+            loc.append(index)
+            node = node[index] if index < len(node) else None
+        else:
+            loc.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return tuple(loc)

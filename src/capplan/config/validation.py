@@ -88,7 +88,9 @@ def _describe(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     return message
 
 
-def validate(model: type[M], document: Document, overridden: Mapping[str, str] = {}) -> M:
+def validate(
+    model: type[M], document: Document, overridden: Mapping[tuple[str | int, ...], str] = {}
+) -> M:
     """Validate a document; the first problem becomes a ConfigError with file, key and line."""
     try:
         return model.model_validate(document.data)
@@ -98,15 +100,17 @@ def validate(model: type[M], document: Document, overridden: Mapping[str, str] =
             errors.errors(), key=lambda e: e["type"] not in ("extra_forbidden", "unknown_key")
         )[0]
         loc = tuple(first["loc"])
-        if "key" in first.get("ctx", {}):  # a validator of a whole table names the key it means
-            loc += (first["ctx"]["key"],)
+        if "path" in first.get("ctx", {}):  # a validator of a whole list names the item it means
+            loc += tuple(first["ctx"]["path"])
         key = _key_path(loc) or None
         problem = _describe(first, model)
         more = errors.error_count() - 1
         if more:
             problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-        for set_key, assignment in overridden.items():
-            if key is not None and (key == set_key or key.startswith(set_key + ".")):
+        for set_loc, assignment in overridden.items():
+            # the value that failed came from --set, or the item that holds it failed a check
+            # across its fields (warning below critical)
+            if loc[: len(set_loc)] == set_loc or (loc and set_loc[: len(loc)] == loc):
                 raise ConfigError(f"--set {assignment}", problem, key=key) from None
         if document.data is None or not isinstance(document.data, dict):
             raise ConfigError(document.source, "expected a YAML mapping of keys") from None
