@@ -273,3 +273,14 @@ def test_narrow_tables_never_cut_a_number_a_status_or_an_id(
     assert "…" not in result.stdout
     for text in whole:
         assert text in result.stdout, text
+
+
+def test_version_answers_without_loading_the_command_line() -> None:
+    code = (
+        "import sys; sys.argv = ['capplan', '--version']; from capplan.cli import main; main(); "
+        "print(sorted({'typer', 'pydantic', 'rich'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == f"capplan {__version__}\n[]\n"

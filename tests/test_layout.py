@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import capplan
-from capplan.output.report import Format, Report, render
+from capplan.output.formats import Format
+from capplan.output.report import Report, render
 
 from .conftest import ROOT
 

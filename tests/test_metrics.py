@@ -103,7 +103,8 @@ def test_a_new_metric_is_one_entry_and_its_thresholds(
 
     from capplan.check import CheckResult
     from capplan.output.check import check_report
-    from capplan.output.report import Format, render
+    from capplan.output.formats import Format
+    from capplan.output.report import render
 
     result = CheckResult(Status.WARNING, (metric,), 2, 4.0, None, "Add workers (queue_depth)")
     report = check_report(result)

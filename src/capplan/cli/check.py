@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from capplan.cli.app import app
+from capplan.cli.frame import app
 from capplan.cli.options import (
     Config,
     HistoryOption,
@@ -15,7 +15,7 @@ from capplan.cli.options import (
     config_options,
     output_options,
 )
-from capplan.output.report import GENERAL, Format
+from capplan.output.formats import GENERAL, Format
 
 
 @app.command(

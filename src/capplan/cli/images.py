@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from capplan.cli.app import subgroup
+from capplan.cli.frame import subgroup
 from capplan.cli.options import Config, Output, config_options, output_options
 
 images_app = subgroup(

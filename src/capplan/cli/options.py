@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from capplan.output.report import GENERAL, Format
+from capplan.output.formats import GENERAL, Format
 
 if TYPE_CHECKING:
     import datetime as dt

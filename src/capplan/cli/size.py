@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from capplan.cli.app import app
+from capplan.cli.frame import app
 from capplan.cli.options import Config, Output, config_options, output_options
 from capplan.formulas import MAX_COUNT
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from capplan.cli.app import app, subgroup
+from capplan.cli.frame import app, subgroup
 from capplan.cli.options import (
     Config,
     HistoryOption,

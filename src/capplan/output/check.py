@@ -7,8 +7,9 @@ from typing import Any
 
 from capplan.check import CheckResult
 from capplan.metrics import Metric, Status
+from capplan.output.formats import Format
 from capplan.output.numbers import figure, measured, perf
-from capplan.output.report import Format, Report, Section, data, renders
+from capplan.output.report import Report, Section, data, renders
 
 
 def _metric_data(m: Metric) -> dict[str, Any]:

@@ -25,25 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from capplan.errors import CapplanError, InputError
 from capplan.metrics import Status
+from capplan.output.formats import Format
 from capplan.output.numbers import figure, plain
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-
-class Format(str, enum.Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
-    nagios = "nagios"
-    prometheus = "prometheus"
-
-    __str__ = str.__str__
-
-
-# What every report can be rendered as; a command may offer more (check: nagios, prometheus).
-GENERAL = (Format.table, Format.json, Format.csv, Format.markdown)
 
 Cell = str | int | float | None
 
