@@ -212,7 +212,7 @@ METRICS: dict[str, MetricSpec] = {
             COUNT,
             "Rows of the products table",
             "capacity.products_total",
-            prometheus="products_total",
+            prometheus="products",  # a gauge: no _total, which means a counter
         ),
         MetricSpec(
             "table_rows", COUNT, "Rows per table", bands="table_rows", prometheus="table_rows"
