@@ -606,13 +606,195 @@ def test_nagios_with_the_database_down_prints_status_and_host_perfdata(run: Run)
     first, *rest = result.stdout.splitlines()
     assert first.startswith("CAPPLAN UNKNOWN - db_size_gb db=postgresql://capplan:***@127.0.0.1")
     perfdata = first.partition(" | ")[2].split()
-    assert [item.split("=")[0] for item in perfdata] == [
-        "cpu_percent",
-        "memory_percent",
-        "'disk_percent_/'",
-        "load_per_core",
-        "db_size",
-    ]
+    labels = [item.split("=")[0] for item in perfdata]
+    assert labels[:4] == ["cpu_percent", "memory_percent", "'disk_percent_/'", "load_per_core"]
+    assert labels[-1] == "db_size"
     assert perfdata[-1].startswith("db_size=U;20000000000;24000000000;0;")
     assert any(line.startswith("db_size_gb db=postgresql://capplan:***@") for line in rest)
     assert result.exit_code == 3 and PASSWORD not in result.stdout + result.stderr
+
+
+# --- index usage and the business figures ---------------------------------------------------
+
+
+def wait_for(url: str, query: str, least: int) -> tuple[Any, ...]:
+    """Until the server's statistics give at least `least` (a backend reports them as it
+    exits); the row."""
+    import psycopg
+
+    for _ in range(100):
+        with psycopg.connect(url, autocommit=True) as connection:
+            row = connection.execute(query).fetchone()
+        if row is not None and row[0] >= least:
+            return tuple(row)
+        time.sleep(0.05)
+    raise AssertionError(f"{query} never gave {least}: {row}")
+
+
+@pytest.mark.postgres
+def test_unused_indexes_and_sequential_scans_are_found(run: Run, postgres: int) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(postgres), autocommit=True) as connection:
+        connection.execute("CREATE DATABASE usage")
+    url = admin_url(postgres, "usage")
+    with psycopg.connect(url, autocommit=True) as connection:
+        for statement in (
+            "CREATE TABLE items (id int PRIMARY KEY, sku text UNIQUE, colour text, size int)",
+            "INSERT INTO items SELECT n, 'sku' || n, 'c' || n % 9, n % 40"
+            " FROM generate_series(1, 2000) n",
+            "CREATE INDEX items_colour ON items (colour)",
+            "CREATE INDEX items_size ON items (size)",
+            "ANALYZE items",
+            "SET enable_seqscan = off",
+            "SELECT count(*) FROM items WHERE colour = 'c3'",
+            "RESET enable_seqscan",
+        ):
+            connection.execute(statement)
+        for _ in range(30):
+            connection.execute("SELECT count(*) FROM items")  # sequential scans
+    seq, idx = wait_for(
+        url, "SELECT seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname = 'items'", 30
+    )
+    _, report, _ = report_of(run, "--db", url)
+    assert [(i["name"], i["table"], i["scans"]) for i in report["unused_indexes"]] == [
+        ("items_size", "public.items", 0)  # colour was scanned; the key and the unique one enforce
+    ]
+    assert report["unused_indexes"][0]["size_bytes"] > 0
+    unused = the(report, "unused_indexes")
+    assert unused["value"] == 1 and unused["detail"].startswith("never scanned since ")
+    (scans,) = report["sequential_scans"]
+    assert (scans["table"], scans["seq_scan"], scans["idx_scan"]) == ("public.items", seq, idx)
+    assert idx >= 1 and seq > 10 * idx
+    nagios = run("check", "--interval", "0", "--db", url, "--format", "nagios").stdout
+    assert re.search(
+        r"unused index items_size on public.items: 0 scans, [\d.]+ KB: drop it or check the "
+        r"query plans",
+        nagios,
+    )
+
+
+def test_sqlite_says_it_keeps_no_index_statistics(run: Run, shop: Path) -> None:
+    _, report, _ = report_of(run, "--db", shop)
+    assert "index usage: SQLite keeps no statistics of index scans" in report["notes"]
+    assert report["unused_indexes"] == [] and "unused_indexes" not in [
+        m["name"] for m in report["metrics"]
+    ]
+
+
+def thresholds_with_business_examples(tmp_path: Path, extra: str = "") -> Path:
+    """The shipped thresholds.yaml with its commented business examples switched on."""
+    text = (ROOT / "thresholds.yaml").read_text(encoding="utf-8")
+    head, _, examples = text.partition("business: {}\n")
+    uncommented = "".join(row[1:] + "\n" for row in examples.splitlines() if row.startswith("#"))
+    path = tmp_path / "business.yaml"
+    path.write_text(head + "business:\n" + uncommented + extra, encoding="utf-8")
+    return path
+
+
+PLATFORM = [
+    "CREATE TABLE vendors (id serial PRIMARY KEY, is_active boolean, created_at timestamptz,"
+    " cancelled_at timestamptz)",
+    # 7 old vendors, one of them cancelled this month; 3 new this month; 8 active in all
+    "INSERT INTO vendors (is_active, created_at) SELECT true, now() - interval '60 days'"
+    " FROM generate_series(1, 5)",
+    "INSERT INTO vendors (is_active, created_at) VALUES (false, now() - interval '60 days')",
+    "INSERT INTO vendors (is_active, created_at, cancelled_at)"
+    " VALUES (false, now() - interval '90 days', now())",
+    "INSERT INTO vendors (is_active, created_at) SELECT true, now() FROM generate_series(1, 3)",
+    "CREATE TABLE products (id serial PRIMARY KEY, vendor_id int)",
+    "INSERT INTO products (vendor_id) SELECT n % 8 + 1 FROM generate_series(1, 40) n",
+    "CREATE TABLE orders (id serial PRIMARY KEY, vendor_id int, created_at timestamptz)",
+    "INSERT INTO orders (vendor_id, created_at) SELECT 1, now() - interval '1 hour'"
+    " FROM generate_series(1, 70)",
+    "INSERT INTO orders (vendor_id, created_at) SELECT 1, now() - interval '30 days'"
+    " FROM generate_series(1, 5)",
+    "CREATE TABLE api_requests (vendor_id int, created_at timestamptz)",
+    "INSERT INTO api_requests SELECT n % 4, now() - interval '1 minute'"
+    " FROM generate_series(1, 24) n",
+]
+
+
+@pytest.mark.postgres
+def test_business_figures_from_the_shipped_examples(
+    run: Run, postgres: int, tmp_path: Path
+) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(postgres), autocommit=True) as connection:
+        connection.execute("CREATE DATABASE platform")
+    url = admin_url(postgres, "platform")
+    with psycopg.connect(url, autocommit=True) as connection:
+        for statement in PLATFORM:
+            connection.execute(statement)
+    thresholds = thresholds_with_business_examples(tmp_path)
+    _, report, _ = report_of(run, "--db", url, "--thresholds", thresholds)
+    figures = {
+        m["name"]: m["value"]
+        for m in report["metrics"]
+        if m["name"] in ("active_clients", "new_clients_this_month", "churn_rate_percent",
+                         "products_per_client", "orders_per_day", "api_calls_per_client")
+    }  # fmt: skip
+    assert figures == pytest.approx(
+        {
+            "active_clients": 8,
+            "new_clients_this_month": 3,
+            "churn_rate_percent": 100 / 7,
+            "products_per_client": 5,
+            "orders_per_day": 10,
+            "api_calls_per_client": 6,
+        }
+    )
+    churn = the(report, "churn_rate_percent")
+    assert (churn["status"], churn["warning"], churn["labels"]) == (
+        "CRITICAL",
+        3,
+        {"db": f"postgresql://capplan:***@127.0.0.1:{postgres}/platform"},
+    )
+    assert the(report, "active_clients")["warning"] is None  # no thresholds: a plain figure
+    prometheus = run(
+        "check", "--interval", "0", "--db", url, "--thresholds", thresholds, "--format",
+        "prometheus",
+    ).stdout  # fmt: skip
+    assert "capplan_business_churn_rate_ratio{db=" in prometheus
+
+
+@pytest.mark.postgres
+def test_a_business_query_that_would_write_is_refused(
+    run: Run, postgres: int, shop_postgres: str, tmp_path: Path
+) -> None:
+    before = state_of(shop_postgres)
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        (ROOT / "thresholds.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "business: {}",
+            'business:\n  active_clients: {query: "DELETE FROM products RETURNING 1"}',
+        ),
+        encoding="utf-8",
+    )
+    code, report, error = report_of(run, "--db", shop_postgres, "--thresholds", path)
+    assert (code, report) == (3, {})
+    assert error.startswith("capplan check: error: thresholds business.active_clients: refused")
+    time.sleep(0.5)
+    assert state_of(shop_postgres) == before
+
+
+def test_a_business_query_that_fails_is_unknown(run: Run, shop: Path, tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        (ROOT / "thresholds.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "business: {}",
+            "business:\n"
+            '  active_clients: {query: "SELECT count(*) FROM vendors"}\n'
+            '  products_per_client: {query: "SELECT count(*) / 5.0 FROM products"}\n',
+        ),
+        encoding="utf-8",
+    )
+    _, report, _ = report_of(run, "--db", shop, "--thresholds", path)
+    clients = the(report, "active_clients")
+    assert clients["status"] == "UNKNOWN" and "no such table: vendors" in clients["action"]
+    assert the(report, "products_per_client")["value"] == 5

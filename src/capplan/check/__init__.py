@@ -17,11 +17,21 @@ if TYPE_CHECKING:
     from capplan.check.targets import Database, Http
 
 # The labels capplan's own series carry: --label may not redefine them.
-OWN_LABELS = ("metric", "path", "url", "db", "table")
+OWN_LABELS = ("metric", "path", "url", "db", "table", "device", "nic", "log", "endpoint", "status")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # psutil reports usable RAM, a little below the size a server is sold with.
 RAM_TOLERANCE = 0.9
 HOST_METRICS = ("cpu_percent", "memory_percent", "load_per_core")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLog:
+    """--access-log FILE and how to read it."""
+
+    path: Path
+    window: int = 300  # seconds
+    top: int = 10
+    log_format: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,8 @@ class CheckResult:
     missing_indexes: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = field(default=())
     labels: Mapping[str, str] = field(default_factory=dict)  # --label: on every exported series
+    unused_indexes: tuple[dict[str, Any], ...] = ()  # name, table, scans, size_bytes
+    sequential_scans: tuple[dict[str, Any], ...] = ()  # table, seq_scan, idx_scan, rows
     checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
@@ -133,17 +145,24 @@ def run(
     db_probe: str | None = None,
     schema: str | None = None,
     labels: Mapping[str, str] | None = None,
+    devices: Sequence[str] = (),
+    nics: Sequence[str] = (),
+    access_log: AccessLog | None = None,
 ) -> CheckResult:
     """Measure everything asked for and hold it against the thresholds. A path or URL given
     twice is measured once."""
-    from capplan.check import host
+    from capplan.check import host, io
 
+    before = io.counters() if interval > 0 else None
+    cpu = host.cpu_percent(interval)  # waits the interval, over which I/O is measured too
     measurements: list[Measurement] = [
-        host.cpu_percent(interval),
+        cpu,
         host.memory_percent(),
         *host.disk_percent(dict.fromkeys(paths)),
         host.load_per_core(),
+        *io.rates(before, io.counters(), devices=devices, nics=nics),
     ]
+    notes: list[str] = []
     if uploads is not None:
         from capplan.check import uploads as uploads_probe
 
@@ -152,8 +171,21 @@ def run(
         from capplan.check import http
 
         measurements += http.probe(url, requests, timeout)
+    if access_log is not None:
+        from capplan.check import access_log as log
+
+        found, log_notes = log.measure(
+            access_log.path,
+            window=access_log.window,
+            top=access_log.top,
+            log_format=access_log.log_format,
+            now=dt.datetime.now(dt.timezone.utc),
+        )
+        measurements += found
+        notes += log_notes
     missing: tuple[dict[str, Any], ...] = ()
-    notes: list[str] = []
+    unused: tuple[dict[str, Any], ...] = ()
+    sequential: tuple[dict[str, Any], ...] = ()
     if db is not None:
         from capplan.check import database
 
@@ -161,6 +193,8 @@ def run(
         measurements += report.measurements
         missing = tuple(report.missing_indexes)
         notes += report.notes
+        if report.usage is not None:
+            unused, sequential = report.usage.unused, report.usage.sequential
     metrics = tuple(evaluate(m, thresholds) for m in measurements)
     statuses = [m.status for m in metrics]
     if missing:
@@ -180,4 +214,6 @@ def run(
         missing_indexes=missing,
         notes=tuple(notes),
         labels=dict(labels or {}),
+        unused_indexes=unused,
+        sequential_scans=sequential,
     )

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from capplan.check.http import percentile
 from capplan.check.targets import Database
 from capplan.config import CriticalIndex, ThresholdsConfig
-from capplan.errors import InputError
+from capplan.errors import CapplanError, InputError
 from capplan.formulas import BYTES_PER_GB
 from capplan.metrics import Measurement
 
@@ -32,7 +33,12 @@ class Unavailable(Exception):
 
 
 class Refused(Exception):
-    """A query that could write, or that holds more than one statement; safe to show."""
+    """A query that could write, or that holds more than one statement; safe to show. `key` names
+    the business figure whose query it was (None: --db-probe)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,15 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexUsage:
+    """What the server's statistics say about index use since they were last reset."""
+
+    since: str
+    unused: tuple[dict[str, Any], ...]  # name, table, scans, size_bytes
+    sequential: tuple[dict[str, Any], ...]  # table, seq_scan, idx_scan, rows
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """What a database says about itself, whatever its kind."""
 
@@ -66,6 +81,8 @@ class Snapshot:
     tables: tuple[Table, ...]
     connections: tuple[int, int] | None  # used, max
     timing: Timing
+    usage: IndexUsage | None = None  # None: the database keeps no such statistics
+    business: dict[str, float | str] = field(default_factory=dict)  # a figure, or why not
 
     def label(self, table: Table) -> str:
         return f"{table.schema}.{table.name}" if self.qualified else table.name
@@ -82,6 +99,32 @@ class DatabaseReport:
     measurements: list[Measurement] = field(default_factory=list)
     missing_indexes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    usage: IndexUsage | None = None
+
+
+def business_figures(
+    run: Callable[[str], list[tuple[Any, ...]]],
+    queries: Mapping[str, str],
+    errors: type[Exception] | tuple[type[Exception], ...],
+    message: Callable[[Exception], str],
+) -> dict[str, float | str]:
+    """Each business query's figure (the first column of its first row), or why there is none.
+    The queries run under the same rules as --db-probe: one statement that may only read."""
+    figures: dict[str, float | str] = {}
+    for key, sql in queries.items():
+        try:
+            rows = run(sql)
+        except Refused as refusal:
+            raise Refused(str(refusal), key) from None
+        except errors as error:
+            figures[key] = f"query failed: {message(error)}"
+            continue
+        value = rows[0][0] if rows and rows[0] else None
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            figures[key] = float(value)
+        else:
+            figures[key] = f"the query gave {value!r}: expected a number in its first column"
+    return figures
 
 
 def timed(run: Callable[[], object], times: int) -> float:
@@ -141,17 +184,24 @@ def missing_indexes(
 
 
 def snapshot_of(
-    target: Database, *, probe: str | None, requests: int, schema: str | None
+    target: Database,
+    *,
+    probe: str | None,
+    requests: int,
+    schema: str | None,
+    business: dict[str, str],
 ) -> Snapshot:
     if target.kind == "postgres":
         from capplan.check import postgres
 
-        return postgres.snapshot(target, probe=probe, requests=requests, schema=schema)
+        return postgres.snapshot(
+            target, probe=probe, requests=requests, schema=schema, business=business
+        )
     from capplan.check import sqlite
 
     if schema not in (None, "main"):
         raise InputError("schema", schema, "a SQLite database has one schema, main")
-    return sqlite.snapshot(target, probe=probe, requests=requests)
+    return sqlite.snapshot(target, probe=probe, requests=requests, business=business)
 
 
 def inspect(
@@ -164,13 +214,21 @@ def inspect(
 ) -> DatabaseReport:
     report = DatabaseReport()
     label = {"db": target.shown}
+    business = {key: query.query for key, query in thresholds.business.items()}
     try:
-        snapshot = snapshot_of(target, probe=probe, requests=requests, schema=schema)
+        snapshot = snapshot_of(
+            target, probe=probe, requests=requests, schema=schema, business=business
+        )
     except Unavailable as error:
         reason = target.scrub(str(error))
-        report.measurements.append(Measurement("db_size_gb", None, label, reason=reason))
+        for name in ("db_size_gb", *business):
+            report.measurements.append(Measurement(name, None, label, reason=reason))
         return report
     except Refused as error:
+        if error.key is not None:
+            raise CapplanError(
+                f"thresholds business.{error.key}: {target.scrub(str(error))}"
+            ) from None
         raise InputError("db_probe", probe, target.scrub(str(error))) from None
     report.measurements.append(Measurement("db_size_gb", snapshot.size_bytes / BYTES_PER_GB, label))
     report.measurements += _table_measurements(snapshot, label, report.notes)
@@ -192,6 +250,23 @@ def inspect(
         report.notes.append(f"db_query_p95_ms: {timing.reason}")
     report.missing_indexes, notes = missing_indexes(thresholds.critical_indexes, snapshot)
     report.notes += notes
+    report.usage = snapshot.usage
+    if snapshot.usage is None:
+        report.notes.append("index usage: SQLite keeps no statistics of index scans")
+    else:
+        report.measurements.append(
+            Measurement(
+                "unused_indexes",
+                len(snapshot.usage.unused),
+                label,
+                detail=f"never scanned since {snapshot.usage.since}",
+            )
+        )
+    for key, figure in snapshot.business.items():
+        if isinstance(figure, str):
+            report.measurements.append(Measurement(key, None, label, reason=target.scrub(figure)))
+        else:
+            report.measurements.append(Measurement(key, figure, label))
     return report
 
 

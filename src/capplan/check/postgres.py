@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from capplan.check.database import (
     CONNECT_TIMEOUT_S,
     STATEMENT_TIMEOUT_MS,
+    IndexUsage,
     Refused,
     Snapshot,
     Table,
     Timing,
     Unavailable,
+    business_figures,
     ident,
     timed,
 )
@@ -39,6 +41,10 @@ EXACT_COUNT_BELOW = 1_000_000
 STALE_CHANGED = 0.2
 STALE_AGE = dt.timedelta(days=7)
 READ_ONLY_SQLSTATE = "25006"
+# A table is read mostly by sequential scans when it has this many rows and this many times more
+# sequential scans than index scans.
+SEQUENTIAL_ROWS = 1000
+SEQUENTIAL_RATIO = 10
 
 TABLES = """
 SELECT n.nspname, c.relname, c.reltuples, has_table_privilege(c.oid, 'SELECT'),
@@ -76,6 +82,21 @@ SELECT m FROM (
    WHERE calls > 0 AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 ) ranked WHERE share >= 0.95 ORDER BY m LIMIT 1
 """
+# Indexes never scanned, except those that enforce a constraint (unique, primary key, exclusion).
+UNUSED_INDEXES = """
+SELECT s.indexrelname, s.schemaname, s.relname, pg_relation_size(s.indexrelid)
+  FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid
+ WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+ ORDER BY pg_relation_size(s.indexrelid) DESC, s.indexrelname
+"""
+# Tables read mostly by sequential scans, and big enough for that to matter.
+SEQUENTIAL = f"""
+SELECT schemaname, relname, seq_scan, coalesce(idx_scan, 0), n_live_tup
+  FROM pg_stat_user_tables
+ WHERE n_live_tup >= {SEQUENTIAL_ROWS} AND seq_scan > {SEQUENTIAL_RATIO} * coalesce(idx_scan, 0)
+ ORDER BY seq_scan DESC
+"""
+STATS_RESET = "SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()"
 CONNECTIONS = """
 SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
        current_setting('max_connections')::int
@@ -222,7 +243,33 @@ def _timing(connection: psycopg.Connection[Any], probe: str | None, requests: in
     )
 
 
-def snapshot(target: Database, *, probe: str | None, requests: int, schema: str | None) -> Snapshot:
+def _index_usage(connection: psycopg.Connection[Any]) -> IndexUsage:
+    found = connection.execute(STATS_RESET).fetchone()
+    since = "the server started" if not found or found[0] is None else f"{found[0]:%Y-%m-%d}"
+    unused = tuple(
+        {"name": name, "table": f"{schema}.{table}", "scans": 0, "size_bytes": int(size)}
+        for name, schema, table, size in connection.execute(UNUSED_INDEXES).fetchall()
+    )
+    sequential = tuple(
+        {
+            "table": f"{schema}.{table}",
+            "seq_scan": int(seq),
+            "idx_scan": int(idx),
+            "rows": int(rows),
+        }
+        for schema, table, seq, idx, rows in connection.execute(SEQUENTIAL).fetchall()
+    )
+    return IndexUsage(since, unused, sequential)
+
+
+def snapshot(
+    target: Database,
+    *,
+    probe: str | None,
+    requests: int,
+    schema: str | None,
+    business: dict[str, str],
+) -> Snapshot:
     import psycopg
 
     with connect(target) as connection:
@@ -245,9 +292,13 @@ def snapshot(target: Database, *, probe: str | None, requests: int, schema: str 
                 )
             tables = _tables(connection)
             used = connection.execute(CONNECTIONS).fetchone()
+            usage = _index_usage(connection)
             connection.rollback()
         except psycopg.Error as error:
             raise Unavailable(f"cannot read: {target.scrub(_message(error))}") from None
         timing = _timing(connection, probe, requests)
+        figures = business_figures(
+            lambda sql: run_readonly(connection, sql), business, psycopg.Error, _message
+        )
     connections = (int(used[0]), int(used[1])) if used else None
-    return Snapshot(size, chosen, True, tuple(tables), connections, timing)
+    return Snapshot(size, chosen, True, tuple(tables), connections, timing, usage, figures)

@@ -21,6 +21,7 @@ from capplan.check.database import (
     Table,
     Timing,
     Unavailable,
+    business_figures,
     timed,
 )
 from capplan.check.targets import Database
@@ -120,7 +121,9 @@ def _tables(connection: sqlite3.Connection) -> list[Table]:
     return tables
 
 
-def snapshot(target: Database, *, probe: str | None, requests: int) -> Snapshot:
+def snapshot(
+    target: Database, *, probe: str | None, requests: int, business: dict[str, str]
+) -> Snapshot:
     with connect(target.path) as connection:
         try:
             page_count = connection.execute("PRAGMA page_count").fetchone()[0]
@@ -135,4 +138,8 @@ def snapshot(target: Database, *, probe: str | None, requests: int) -> Snapshot:
                 timing = Timing(p95, detail=f"--db-probe run {requests} times")
             except sqlite3.Error as error:
                 timing = Timing(None, reason=f"--db-probe failed: {error}", failed=True)
-    return Snapshot(page_count * page_size, "main", False, tuple(tables), None, timing)
+        figures = business_figures(
+            lambda sql: run_readonly(connection, sql), business, sqlite3.Error, str
+        )
+    size = page_count * page_size
+    return Snapshot(size, "main", False, tuple(tables), None, timing, None, figures)

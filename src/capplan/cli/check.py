@@ -131,6 +131,50 @@ def check(
         typer.Option("--record", help="Append every metric of this check to the history."),
     ] = False,
     history: HistoryOption = None,
+    devices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--device",
+            help="A disk whose I/O to measure (repeatable; default every physical disk, no loop, "
+            "ram or device-mapper devices).",
+            show_default=False,
+        ),
+    ] = None,
+    nics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--nic",
+            help="A network interface whose traffic to measure (repeatable; default every one "
+            "but the loopback, bridges, tunnels and veth pairs).",
+            show_default=False,
+        ),
+    ] = None,
+    access_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--access-log",
+            help="The web server's access log (nginx or Apache combined format, with "
+            "$request_time or %D at the end for latency): requests per second overall and per "
+            "endpoint, per status, error rates, p50/p95/p99, active sessions over --window. Only "
+            "the end of the file is read; access.log.1 when the window reaches into it.",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="auto (combined, with or without a request time), combined, nginx "
+            "($request_time), apache (%D), or a regular expression with the named groups time, "
+            "request (or path), status, and optionally client and seconds, ms or microseconds.",
+        ),
+    ] = "auto",
+    window: Annotated[
+        str, typer.Option("--window", help="How much of the access log to read: 30s, 5m, 1h.")
+    ] = "5m",
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="How many of the busiest endpoints to list.")
+    ] = 10,
     labels: Annotated[
         list[str] | None,
         typer.Option(
@@ -144,8 +188,9 @@ def check(
 ) -> None:
     """Check this server against thresholds.yaml, with Nagios exit codes.
 
-    CPU, memory, disk and load, and optionally the uploads directory, a database and HTTP
-    endpoints. Each metric gets OK, WARNING or CRITICAL with its action; the summary names the
+    CPU, memory, disk use, disk I/O, network and load, and optionally the uploads directory, a
+    database (with the business figures of thresholds.yaml), HTTP endpoints and the web server's
+    access log. Each metric gets OK, WARNING or CRITICAL with its action; the summary names the
     infrastructure tier this host matches and the next step.
 
     Example: capplan check --path / --uploads /srv/uploads --url http://127.0.0.1/health
@@ -156,6 +201,12 @@ def check(
     from capplan.output.check import check_report
 
     sent = tuple(targets.header(text) for text in headers or [])
+    log = None
+    if access_log is not None:
+        from capplan.check import access_log as logs
+
+        logs.pattern(log_format)  # a bad pattern is refused before anything is measured
+        log = checks.AccessLog(access_log, logs.window_seconds(window), top, log_format)
     result = checks.run(
         tiers=config.tiers,
         thresholds=config.thresholds,
@@ -169,6 +220,9 @@ def check(
         db_probe=db_probe,
         schema=schema,
         labels=checks.run_labels(labels or []),
+        devices=devices or [],
+        nics=nics or [],
+        access_log=log,
     )
     if record:
         import datetime as dt

@@ -8,8 +8,11 @@ from typing import Any
 
 from capplan.check import CheckResult
 from capplan.metrics import Metric, Status, label_text
-from capplan.output.numbers import figure, measured, perf
+from capplan.output.numbers import figure, measured, perf, size
 from capplan.output.report import Format, Report, Section, data, renders
+
+UNUSED = "drop it or check the query plans"
+SEQUENTIAL = "check the query plans for a missing index"
 
 
 def _metric_data(m: Metric) -> dict[str, Any]:
@@ -33,8 +36,19 @@ def check_data(result: CheckResult) -> dict[str, Any]:
         "next_step": result.next_step,
         "metrics": [_metric_data(m) for m in result.metrics],
         "missing_indexes": result.missing_indexes,
+        "unused_indexes": result.unused_indexes,
+        "sequential_scans": result.sequential_scans,
         "notes": result.notes,
     }
+
+
+def _value(m: Metric) -> str:
+    """A rate reads as one: 163.4 KB/s, 11 /s."""
+    if m.value is not None and m.unit == "B/s":
+        return f"{size(round(m.value))}/s"
+    if m.value is not None and m.unit == "/s":
+        return f"{figure(m.value)} /s"
+    return measured(m.value, m.unit)
 
 
 def _where(metrics: tuple[Metric, ...]) -> list[str]:
@@ -56,7 +70,7 @@ def check_report(result: CheckResult) -> Report:
             (
                 m.name,
                 where,
-                measured(m.value, m.unit),
+                _value(m),
                 figure(m.warning) if m.warning is not None else "-",
                 figure(m.critical) if m.critical is not None else "-",
                 m.status,
@@ -73,6 +87,28 @@ def check_report(result: CheckResult) -> Report:
                 "Missing critical indexes (WARNING)",
                 ("index", "table", "to add it"),
                 [(i["name"], i["table"], i["create"]) for i in result.missing_indexes],
+            )
+        )
+    if result.unused_indexes:
+        sections.append(
+            Section(
+                "Indexes never scanned since the statistics were reset",
+                ("index", "table", "size", "advice"),
+                [
+                    (i["name"], i["table"], size(i["size_bytes"]), UNUSED)
+                    for i in result.unused_indexes
+                ],
+            )
+        )
+    if result.sequential_scans:
+        sections.append(
+            Section(
+                "Tables read mostly by sequential scans",
+                ("table", "sequential scans", "index scans", "rows", "advice"),
+                [
+                    (s["table"], s["seq_scan"], s["idx_scan"], s["rows"], SEQUENTIAL)
+                    for s in result.sequential_scans
+                ],
             )
         )
     tier = result.host_tier
@@ -149,6 +185,15 @@ def to_nagios(report: Report) -> str:
         if m.status is not Status.OK
     ]
     lines += [f"missing index {i['name']}: {i['create']}" for i in result.missing_indexes]
+    lines += [
+        f"unused index {i['name']} on {i['table']}: 0 scans, {size(i['size_bytes'])}: {UNUSED}"
+        for i in result.unused_indexes
+    ]
+    lines += [
+        f"{s['table']}: {s['seq_scan']:,} sequential scans, {s['idx_scan']:,} index scans: "
+        f"{SEQUENTIAL}"
+        for s in result.sequential_scans
+    ]
     lines += [f"note: {note}" for note in result.notes]
     lines.append(f"next step: {result.next_step}")
     return "\n".join([lines[0], *(_plain(line) for line in lines[1:])]) + "\n"
