@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from .check_servers import HTTP_PASSWORD, TOKEN, USER, http_server
 from .conftest import ROOT, Run
 
 Write = Callable[[str, str], Path]
@@ -137,35 +135,18 @@ def test_uploads_tree_triggers_the_files_per_directory_action(
     assert code in (1, 2)
 
 
-def test_missing_uploads_dir_is_exit_3(run: Run) -> None:
-    result = run(*FAST, "--uploads", "/no/such/uploads")
-    assert result.exit_code == 3
-    assert result.stderr == "capplan check: error: --uploads /no/such/uploads: not a directory\n"
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path == "/slow":
-            time.sleep(0.3)
-        status = 500 if self.path == "/broken" else 200
-        body = b"ok"
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def test_missing_uploads_dir_is_unknown_and_the_host_is_still_measured(run: Run) -> None:
+    code, report = data(run, "--uploads", "/no/such/uploads")
+    storage = metric(report, "storage_gb", path="/no/such/uploads")
+    assert (storage["status"], storage["action"]) == ("UNKNOWN", "not a directory")
+    assert metric(report, "memory_percent")["value"] > 0
+    assert code in (1, 2, 3)
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server() as url:
+        yield url
 
 
 def closed_port() -> int:
@@ -215,7 +196,7 @@ def test_a_closed_port_gives_errors_not_a_crash(run: Run) -> None:
     report = json.loads(result.stdout)
     assert metric(report, "api_error_rate_percent", url=url)["value"] == 100
     p95 = metric(report, "api_p95_ms", url=url)
-    assert p95["status"] == "UNKNOWN" and "no successful response" in p95["action"]
+    assert p95["status"] == "UNKNOWN" and p95["action"].startswith("no answer (2 x ")
     assert "refused" in p95["action"].lower()
     assert result.exit_code == 2  # the 100 % error rate is CRITICAL
 
@@ -257,7 +238,7 @@ PERFDATA = re.compile(
 def test_nagios_line_follows_the_perfdata_grammar(run: Run, tmp_path: Path) -> None:
     result = run(*FAST, "--format", "nagios", "--path", str(tmp_path))
     first, *rest = result.stdout.splitlines()
-    match = re.match(r"^CAPPLAN (OK|WARNING|CRITICAL|UNKNOWN): (.+?) \| (.+)$", first)
+    match = re.match(r"^CAPPLAN (OK|WARNING|CRITICAL|UNKNOWN) - (.+?) \| (.+)$", first)
     assert match, first
     assert {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[match[1]] == result.exit_code
     items = match[3].split(" ")
@@ -349,3 +330,55 @@ def test_host_tier_matching() -> None:
         for cpu, ram in ((2, 3.8), (4, 15.5), (64, 512))
     ]
     assert ids == ["starter", "medium", "enterprise"]
+
+
+def test_a_timed_out_request_counts_at_the_timeout_in_the_percentiles(
+    run: Run, server: str
+) -> None:
+    """Two of ten requests to /flaky hang: p95 reads the 0.5 s timeout, not the fast answers."""
+    url = f"{server}/flaky"
+    code, report = data(
+        run, "--url", url, "--requests", "10", "--timeout", "0.5",
+        "--set", "scaling_triggers.api_p95_ms.warning=400",
+    )  # fmt: skip
+    p95 = metric(report, "api_p95_ms", url=url)
+    assert p95["value"] == pytest.approx(500) and p95["status"] == "WARNING"
+    assert p95["detail"] == "10 of 10 requests (2 x timed out after 0.5 s)"
+    assert metric(report, "api_p50_ms", url=url)["value"] < 100
+    rate = metric(report, "api_error_rate_percent", url=url)
+    assert (rate["value"], rate["status"]) == (20, "CRITICAL")
+    assert code == 2
+
+
+def test_userinfo_is_sent_as_basic_auth_and_shown_redacted(run: Run, server: str) -> None:
+    host = server.removeprefix("http://")
+    url = f"http://{USER}:{HTTP_PASSWORD.replace('@', '%40').replace('#', '%23')}@{host}/basic"
+    _, report = data(run, "--url", url, "--requests", "2")
+    shown = f"http://{USER}:***@{host}/basic"
+    assert metric(report, "api_error_rate_percent", url=shown)["value"] == 0
+    assert HTTP_PASSWORD.split("@")[0] not in json.dumps(report)
+    _, report = data(run, "--url", f"{server}/basic", "--requests", "2")
+    refused = metric(report, "api_error_rate_percent", url=f"{server}/basic")
+    assert (refused["value"], refused["detail"]) == (100, "2 x HTTP 401")
+
+
+def test_a_header_carries_a_token_that_is_never_shown(run: Run, server: str) -> None:
+    url = f"{server}/token"
+    result = run(
+        *FAST, "--url", url, "--requests", "2", "--header", f"Authorization: Bearer {TOKEN}",
+        "--format", "json",
+    )  # fmt: skip
+    assert metric(json.loads(result.stdout), "api_error_rate_percent", url=url)["value"] == 0
+    assert TOKEN not in result.stdout + result.stderr
+    result = run(*FAST, "--url", url, "--header", f"Bearer {TOKEN}")
+    assert result.exit_code == 3 and TOKEN not in result.stdout + result.stderr
+    assert "--header ***: expected 'Name: value'" in result.stderr
+
+
+def test_a_path_or_url_given_twice_is_measured_once(run: Run, server: str) -> None:
+    url = f"{server}/open"
+    _, report = data(run, "--path", "/", "--path", "/", "--url", url, "--url", url)
+    assert [m["labels"] for m in report["metrics"] if m["name"] == "disk_percent"] == [
+        {"path": "/"}
+    ]
+    assert len([m for m in report["metrics"] if m["name"] == "api_p95_ms"]) == 1

@@ -82,6 +82,9 @@ PERCENT = Unit("%", 0.01, "ratio 0-1", "%", 1.0, "100")
 MILLISECONDS = Unit("ms", 0.001, "seconds", "ms", 1.0, "")
 GIGABYTES = Unit("GB", BYTES_PER_GB, "bytes", "B", BYTES_PER_GB, "")
 COUNT = Unit("", 1.0, "", "", 1.0, "")
+# Perfdata has no unit for a rate: the label says it (disk_read_bytes_per_second_vda=...).
+BYTES_PER_SECOND = Unit("B/s", 1.0, "bytes per second", "", 1.0, "")
+PER_SECOND = Unit("/s", 1.0, "per second", "", 1.0, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class MetricSpec:
     threshold: str | None = None  # "section.key" in thresholds.yaml: warning, critical, action
     bands: str | None = None  # a list of bands in thresholds.yaml
     prometheus: str = ""  # the exported name, in base units, without the capplan_ prefix
+    optional: bool = False  # thresholds.yaml may leave its thresholds out (a plain figure)
 
     @property
     def threshold_section(self) -> str | None:
@@ -100,6 +104,78 @@ class MetricSpec:
     @property
     def threshold_key(self) -> str | None:
         return None if self.threshold is None else self.threshold.partition(".")[2]
+
+
+def _optional(name: str, unit: Unit, help_text: str, prometheus: str, section: str) -> MetricSpec:
+    """A metric with no thresholds unless thresholds.yaml gives them (under `section`)."""
+    return MetricSpec(
+        name, unit, help_text, f"{section}.{name}", prometheus=prometheus, optional=True
+    )
+
+
+def _io_metrics() -> tuple[MetricSpec, ...]:
+    """Disk I/O per device and network traffic per interface, over --interval."""
+    return tuple(
+        _optional(name, unit, help_text, prometheus, "scaling_triggers")
+        for name, unit, help_text, prometheus in (
+            ("disk_read_bytes_per_second", BYTES_PER_SECOND, "Bytes read from the device",
+             "disk_read_bytes_per_second"),
+            ("disk_write_bytes_per_second", BYTES_PER_SECOND, "Bytes written to the device",
+             "disk_write_bytes_per_second"),
+            ("disk_read_ops_per_second", PER_SECOND, "Read operations on the device",
+             "disk_read_ops_per_second"),
+            ("disk_write_ops_per_second", PER_SECOND, "Write operations on the device",
+             "disk_write_ops_per_second"),
+            ("disk_busy_percent", PERCENT, "Time the device was busy", "disk_busy_ratio"),
+            ("network_receive_bytes_per_second", BYTES_PER_SECOND, "Bytes received",
+             "network_receive_bytes_per_second"),
+            ("network_transmit_bytes_per_second", BYTES_PER_SECOND, "Bytes sent",
+             "network_transmit_bytes_per_second"),
+            ("network_errors_per_second", PER_SECOND, "Receive and send errors",
+             "network_errors_per_second"),
+            ("network_drops_per_second", PER_SECOND, "Packets dropped, in and out",
+             "network_drops_per_second"),
+        )
+    )  # fmt: skip
+
+
+def _access_log_metrics() -> tuple[MetricSpec, ...]:
+    """What the web server's access log says about the last --window."""
+    return (
+        _optional("access_requests_per_second", PER_SECOND, "Requests in the window",
+                  "access_requests_per_second", "scaling_triggers"),
+        MetricSpec("access_endpoint_requests", COUNT, "Requests in the window, per endpoint",
+                   prometheus="access_endpoint_requests"),
+        MetricSpec("access_status_requests", COUNT, "Requests in the window, per status",
+                   prometheus="access_status_requests"),
+        _optional("access_error_rate_percent", PERCENT, "Requests answered with an error status",
+                  "access_error_ratio", "scaling_triggers"),
+        MetricSpec("active_sessions", COUNT, "Distinct clients in the window (an estimate)",
+                   prometheus="active_sessions"),
+        MetricSpec("access_malformed_lines", COUNT, "Lines of the log that could not be read",
+                   prometheus="access_malformed_lines"),
+    )  # fmt: skip
+
+
+def _database_metrics() -> tuple[MetricSpec, ...]:
+    """Index usage, and the business figures of the platform's own database."""
+    business = (
+        ("active_clients", COUNT, "Active clients (shops)"),
+        ("new_clients_this_month", COUNT, "Clients who joined this month"),
+        ("churn_rate_percent", PERCENT, "Clients lost this month, of those at its start"),
+        ("products_per_client", COUNT, "Products per active client"),
+        ("orders_per_day", COUNT, "Orders a day"),
+        ("api_calls_per_client", COUNT, "API calls per client a day"),
+    )
+    return (
+        MetricSpec("unused_indexes", COUNT, "Indexes never scanned since the statistics reset",
+                   prometheus="unused_indexes"),
+        *(
+            _optional(name, unit, help_text,
+                      f"business_{name.replace('_percent', '_ratio')}", "business")
+            for name, unit, help_text in business
+        ),
+    )  # fmt: skip
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -212,11 +288,14 @@ METRICS: dict[str, MetricSpec] = {
             COUNT,
             "Rows of the products table",
             "capacity.products_total",
-            prometheus="products_total",
+            prometheus="products",  # a gauge: no _total, which means a counter
         ),
         MetricSpec(
             "table_rows", COUNT, "Rows per table", bands="table_rows", prometheus="table_rows"
         ),
+        *_io_metrics(),
+        *_access_log_metrics(),
+        *_database_metrics(),
     )
 }
 

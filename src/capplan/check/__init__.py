@@ -3,17 +3,35 @@ thresholds.yaml."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
 from capplan.metrics import Measurement, Metric, Status, evaluate, overall
 
+if TYPE_CHECKING:
+    from capplan.check.targets import Database, Http
+
+# The labels capplan's own series carry: --label may not redefine them.
+OWN_LABELS = ("metric", "path", "url", "db", "table", "device", "nic", "log", "endpoint", "status")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # psutil reports usable RAM, a little below the size a server is sold with.
 RAM_TOLERANCE = 0.9
 HOST_METRICS = ("cpu_percent", "memory_percent", "load_per_core")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLog:
+    """--access-log FILE and how to read it."""
+
+    path: Path
+    window: int = 300  # seconds
+    top: int = 10
+    log_format: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +44,10 @@ class CheckResult:
     next_step: str
     missing_indexes: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    labels: Mapping[str, str] = field(default_factory=dict)  # --label: on every exported series
+    unused_indexes: tuple[dict[str, Any], ...] = ()  # name, table, scans, size_bytes
+    sequential_scans: tuple[dict[str, Any], ...] = ()  # table, seq_scan, idx_scan, rows
+    checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
     def exit_code(self) -> int:
@@ -44,6 +66,27 @@ class CheckResult:
         return ", ".join(parts)
 
 
+def run_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """--label KEY=VALUE, each a valid Prometheus label that capplan does not use itself."""
+    from capplan.errors import InputError
+
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not LABEL_NAME.match(key) or key.startswith("__"):
+            raise InputError(
+                "labels", pair, "expected KEY=VALUE with KEY a Prometheus label name (site=eu1)"
+            )
+        if key in OWN_LABELS:
+            raise InputError(
+                "labels", pair, f"{key} is a label of capplan's own ({', '.join(OWN_LABELS)})"
+            )
+        if key in labels:
+            raise InputError("labels", pair, f"{key} is given twice")
+        labels[key] = value
+    return labels
+
+
 def _severity(metric: Metric) -> int:
     """Sorts the worst first."""
     return -metric.status.rank
@@ -52,7 +95,7 @@ def _severity(metric: Metric) -> int:
 def _brief(metric: Metric) -> str:
     where = f" {metric.label_text}" if metric.labels else ""
     if metric.value is None:
-        return f"{metric.name}{where} UNKNOWN"
+        return f"{metric.name}{where} UNKNOWN ({metric.action})"
     return f"{metric.name}{where} {metric.value:,.1f}{metric.unit} {metric.status}"
 
 
@@ -95,37 +138,63 @@ def run(
     interval: float = 1.0,
     paths: Sequence[Path] = (Path("/"),),
     uploads: Path | None = None,
-    urls: Sequence[str] = (),
+    urls: Sequence[Http] = (),
     requests: int = 20,
     timeout: float = 5.0,
-    db: str | None = None,
+    db: Database | None = None,
     db_probe: str | None = None,
+    schema: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    devices: Sequence[str] = (),
+    nics: Sequence[str] = (),
+    access_log: AccessLog | None = None,
 ) -> CheckResult:
-    from capplan.check import host
+    """Measure everything asked for and hold it against the thresholds. A path or URL given
+    twice is measured once."""
+    from capplan.check import host, io
 
+    before = io.counters() if interval > 0 else None
+    cpu = host.cpu_percent(interval)  # waits the interval, over which I/O is measured too
     measurements: list[Measurement] = [
-        host.cpu_percent(interval),
+        cpu,
         host.memory_percent(),
-        *host.disk_percent(paths),
+        *host.disk_percent(dict.fromkeys(paths)),
         host.load_per_core(),
+        *io.rates(before, io.counters(), devices=devices, nics=nics),
     ]
+    notes: list[str] = []
     if uploads is not None:
         from capplan.check import uploads as uploads_probe
 
         measurements += uploads_probe.measure(uploads)
-    for url in urls:
+    for url in {target.shown: target for target in urls}.values():
         from capplan.check import http
 
         measurements += http.probe(url, requests, timeout)
+    if access_log is not None:
+        from capplan.check import access_log as log
+
+        found, log_notes = log.measure(
+            access_log.path,
+            window=access_log.window,
+            top=access_log.top,
+            log_format=access_log.log_format,
+            now=dt.datetime.now(dt.timezone.utc),
+        )
+        measurements += found
+        notes += log_notes
     missing: tuple[dict[str, Any], ...] = ()
-    notes: list[str] = []
+    unused: tuple[dict[str, Any], ...] = ()
+    sequential: tuple[dict[str, Any], ...] = ()
     if db is not None:
         from capplan.check import database
 
-        report = database.inspect(db, thresholds, probe=db_probe, requests=requests)
+        report = database.inspect(db, thresholds, probe=db_probe, requests=requests, schema=schema)
         measurements += report.measurements
         missing = tuple(report.missing_indexes)
         notes += report.notes
+        if report.usage is not None:
+            unused, sequential = report.usage.unused, report.usage.sequential
     metrics = tuple(evaluate(m, thresholds) for m in measurements)
     statuses = [m.status for m in metrics]
     if missing:
@@ -144,4 +213,7 @@ def run(
         next_step=step,
         missing_indexes=missing,
         notes=tuple(notes),
+        labels=dict(labels or {}),
+        unused_indexes=unused,
+        sequential_scans=sequential,
     )

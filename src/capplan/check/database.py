@@ -1,39 +1,74 @@
 """The database, read-only: size, rows per table, critical indexes, connections, query time.
 
-SQLite is opened through a `mode=ro` URI (a missing file is an error, never created);
-PostgreSQL (psycopg 3) with every transaction read-only and a statement timeout. capplan never
-writes to a user's database, and a password in the URL never appears in any output.
+SQLite (check/sqlite.py) and PostgreSQL (check/postgres.py) each give a Snapshot; this module
+turns it into measurements and advice. capplan never writes to a user's database: every query it
+runs, and every query the user gives (`--db-probe`), is one statement that cannot write, and a
+query that tries is refused. A database that cannot be reached makes its own metrics UNKNOWN;
+the rest of the check goes on.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import re
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 from capplan.check.http import percentile
+from capplan.check.targets import Database
 from capplan.config import CriticalIndex, ThresholdsConfig
-from capplan.errors import InputError
+from capplan.errors import CapplanError, InputError
 from capplan.formulas import BYTES_PER_GB
 from capplan.metrics import Measurement
 
 STATEMENT_TIMEOUT_MS = 10_000
-# Tables that the planner estimates above this many rows are not counted row by row: their
-# estimate (pg_class.reltuples, kept by ANALYZE) is used. Below it, and before any ANALYZE
-# (reltuples -1), rows are counted exactly.
-EXACT_COUNT_BELOW = 1_000_000
 CONNECT_TIMEOUT_S = 5
+PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
 
-@dataclass
-class DatabaseReport:
-    measurements: list[Measurement] = field(default_factory=list)
-    missing_indexes: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+class Unavailable(Exception):
+    """The database could not be reached or read; the message is safe to show."""
+
+
+class Refused(Exception):
+    """A query that could write, or that holds more than one statement; safe to show. `key` names
+    the business figure whose query it was (None: --db-probe)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    schema: str  # "main" for SQLite
+    name: str
+    rows: int
+    columns: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...]  # the column lists of its indexes
+    estimate: str = ""  # how the rows were estimated ("" when counted)
+    stale: str = ""  # why that estimate cannot be trusted ("" when it can)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The query time: a p95 in milliseconds and where it comes from, or why there is none."""
+
+    p95_ms: float | None
+    detail: str = ""
+    reason: str = ""  # the value is missing: a note, or (failed) an UNKNOWN metric
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IndexUsage:
+    """What the server's statistics say about index use since they were last reset."""
+
+    since: str
+    unused: tuple[dict[str, Any], ...]  # name, table, scans, size_bytes
+    sequential: tuple[dict[str, Any], ...]  # table, seq_scan, idx_scan, rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,46 +76,59 @@ class Snapshot:
     """What a database says about itself, whatever its kind."""
 
     size_bytes: int
-    rows: dict[str, int]  # table -> rows
-    indexes: dict[str, list[list[str]]]  # table -> the column lists of its indexes
+    schema: str  # where the critical indexes and products_total are looked for
+    qualified: bool  # tables are named schema.table (PostgreSQL) or table (SQLite)
+    tables: tuple[Table, ...]
     connections: tuple[int, int] | None  # used, max
-    query_p95_ms: float | None
-    query_note: str
+    timing: Timing
+    usage: IndexUsage | None = None  # None: the database keeps no such statistics
+    business: dict[str, float | str] = field(default_factory=dict)  # a figure, or why not
+
+    def label(self, table: Table) -> str:
+        return f"{table.schema}.{table.name}" if self.qualified else table.name
+
+    def find(self, name: str) -> Table | None:
+        """A table by its name in the checked schema, or by its schema-qualified name."""
+        schema, dot, table = name.rpartition(".")
+        wanted = (schema, table) if dot else (self.schema, name)
+        return next((t for t in self.tables if (t.schema, t.name) == wanted), None)
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+@dataclass
+class DatabaseReport:
+    measurements: list[Measurement] = field(default_factory=list)
+    missing_indexes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    usage: IndexUsage | None = None
 
 
-def _scrub(text: str, url: str) -> str:
-    password = urllib.parse.urlsplit(url).password
-    if password:
-        text = text.replace(password, "***")
-        text = text.replace(urllib.parse.quote(password, safe=""), "***")
-    return text.replace(url, redact(url))
+def business_figures(
+    run: Callable[[str], list[tuple[Any, ...]]],
+    queries: Mapping[str, str],
+    errors: type[Exception] | tuple[type[Exception], ...],
+    message: Callable[[Exception], str],
+) -> dict[str, float | str]:
+    """Each business query's figure (the first column of its first row), or why there is none.
+    The queries run under the same rules as --db-probe: one statement that may only read."""
+    figures: dict[str, float | str] = {}
+    for key, sql in queries.items():
+        try:
+            rows = run(sql)
+        except Refused as refusal:
+            raise Refused(str(refusal), key) from None
+        except errors as error:
+            figures[key] = f"query failed: {message(error)}"
+            continue
+        value = rows[0][0] if rows and rows[0] else None
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            figures[key] = float(value)
+        else:
+            figures[key] = f"the query gave {value!r}: expected a number in its first column"
+    return figures
 
 
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
-def sqlite_path(url: str) -> Path:
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite://"))
-    if url.startswith("sqlite://"):
-        raise InputError("db", url, "expected sqlite:///path/to/file.db")
-    return Path(url)
-
-
-def _timed(run: Callable[[], object], times: int) -> float:
+def timed(run: Callable[[], object], times: int) -> float:
+    """The 95th percentile of `times` runs, in milliseconds."""
     samples = []
     for _ in range(times):
         start = time.perf_counter()
@@ -89,177 +137,101 @@ def _timed(run: Callable[[], object], times: int) -> float:
     return percentile(samples, 95)
 
 
-def _sqlite(path: Path, probe: str | None, requests: int) -> Snapshot:
-    if not path.is_file():
-        raise InputError("db", path, "no such SQLite file")
-    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
-    try:
-        connection = sqlite3.connect(uri, uri=True, timeout=CONNECT_TIMEOUT_S)
-    except sqlite3.Error as error:
-        raise InputError("db", path, f"cannot open: {error}") from None
-    try:
-        page_count = connection.execute("PRAGMA page_count").fetchone()[0]
-        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            )
-        ]
-        rows = {}
-        indexes: dict[str, list[list[str]]] = {}
-        for table in tables:
-            quoted = '"' + table.replace('"', '""') + '"'
-            rows[table] = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
-            indexes[table] = [
-                [info[2] for info in connection.execute(f"PRAGMA index_info({_q(index[1])})")]
-                for index in connection.execute(f"PRAGMA index_list({quoted})")
-            ]
-            # an INTEGER PRIMARY KEY is the rowid itself, with no index of its own
-            key = [c[1] for c in connection.execute(f"PRAGMA table_info({quoted})") if c[5]]
-            if key:
-                indexes[table].append(key)
-        p95 = None
-        note = "db_query_p95_ms: give --db-probe SQL to time a query (SQLite keeps no statistics)"
-        if probe is not None:
-            p95 = _timed(lambda: connection.execute(probe).fetchall(), requests)
-            note = f"db_query_p95_ms: --db-probe run {requests} times"
-    except sqlite3.Error as error:
-        raise InputError("db", path, str(error)) from None
-    finally:
-        connection.close()
-    return Snapshot(page_count * page_size, rows, indexes, None, p95, note)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-POSTGRES_INDEXES = """
-SELECT t.relname,
-       array(SELECT a.attname
-               FROM unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
-               JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-              ORDER BY k.n)
-  FROM pg_index ix
-  JOIN pg_class t ON t.oid = ix.indrelid
-  JOIN pg_namespace s ON s.oid = t.relnamespace
- WHERE s.nspname NOT IN ('pg_catalog', 'information_schema') AND s.nspname NOT LIKE 'pg_toast%'
-"""
-POSTGRES_TABLES = """
-SELECT s.nspname, c.relname, c.reltuples
-  FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p')
-   AND s.nspname NOT IN ('pg_catalog', 'information_schema') AND s.nspname NOT LIKE 'pg_toast%'
- ORDER BY c.relname
-"""
-# pg_stat_statements keeps a mean per statement, not a distribution: the 95th percentile of
-# the statements' mean times, weighted by their calls, is the nearest it gets to a p95.
-POSTGRES_STATEMENTS_P95 = """
-SELECT m FROM (
-  SELECT mean_exec_time AS m,
-         sum(calls) OVER (ORDER BY mean_exec_time) / sum(calls) OVER () AS share
-    FROM pg_stat_statements WHERE calls > 0
-) ranked WHERE share >= 0.95 ORDER BY m LIMIT 1
-"""
-
-
-def _postgres(url: str, probe: str | None, requests: int) -> Snapshot:
-    try:
-        import psycopg
-        from psycopg import sql
-    except ImportError:
-        raise InputError(
-            "db", "postgresql://...", "needs psycopg; install capplan[postgres]"
-        ) from None
-    options = f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS}"
-    try:
-        with psycopg.connect(
-            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, options=options
-        ) as connection:
-            size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
-            rows: dict[str, int] = {}
-            for schema, table, estimate in connection.execute(POSTGRES_TABLES).fetchall():
-                if estimate > EXACT_COUNT_BELOW:  # counting a huge table outlasts the timeout
-                    rows[table] = rows.get(table, 0) + int(estimate)
-                    continue
-                ident = sql.Identifier(schema, table)
-                query = sql.SQL("SELECT count(*) FROM {}").format(ident)
-                counted = connection.execute(query).fetchone()
-                rows[table] = rows.get(table, 0) + (counted[0] if counted else 0)
-            indexes: dict[str, list[list[str]]] = {}
-            for table, columns in connection.execute(POSTGRES_INDEXES).fetchall():
-                indexes.setdefault(table, []).append(list(columns))
-            used = connection.execute("SELECT count(*) FROM pg_stat_activity").fetchone()
-            most = connection.execute("SHOW max_connections").fetchone()
-            p95, note = _postgres_p95(connection, probe, requests)
-    except psycopg.Error as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError("db", redact(url), _scrub(message, url)) from None
-    connections = (int(used[0]), int(most[0])) if used and most else None
-    return Snapshot(int(size[0]) if size else 0, rows, indexes, connections, p95, note)
-
-
-def _postgres_p95(connection: Any, probe: str | None, requests: int) -> tuple[float | None, str]:
-    installed = connection.execute(
-        "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"
-    ).fetchone()
-    if installed:
-        row = connection.execute(POSTGRES_STATEMENTS_P95).fetchone()
-        if row and row[0] is not None:
-            return float(row[0]), "db_query_p95_ms: from pg_stat_statements (weighted by calls)"
-    if probe is not None:
-        p95 = _timed(lambda: connection.execute(probe).fetchall(), requests)
-        return p95, f"db_query_p95_ms: --db-probe run {requests} times"
-    return None, (
-        "db_query_p95_ms: not measured; install pg_stat_statements or give --db-probe SQL"
-    )
+def ident(name: str) -> str:
+    """An SQL identifier, quoted only when it must be."""
+    return name if PLAIN_IDENTIFIER.match(name) else '"' + name.replace('"', '""') + '"'
 
 
 def missing_indexes(
-    wanted: Iterable[CriticalIndex], indexes: dict[str, list[list[str]]], tables: Sequence[str]
+    wanted: Iterable[CriticalIndex], snapshot: Snapshot
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The critical indexes absent from tables that exist, and notes on tables that do not.
+    """The critical indexes absent from tables that have all their columns, and notes on the
+    ones that could not be suggested (no such table, no such column).
 
     An index is present when one of its table's indexes starts with its columns, in order,
     whatever the index is called (a primary key or unique constraint counts too).
     """
     missing = []
-    absent_tables: dict[str, None] = {}
+    notes: dict[str, None] = {}
     for spec in wanted:
-        if spec.table not in tables:
-            absent_tables[spec.table] = None
+        table = snapshot.find(spec.table)
+        if table is None:
+            where = (
+                spec.table
+                if "." in spec.table or not snapshot.qualified
+                else (f"{snapshot.schema}.{spec.table}")
+            )
+            notes[f"table {where} does not exist: its critical indexes were not checked"] = None
             continue
         columns = spec.column_names
-        if any(existing[: len(columns)] == columns for existing in indexes.get(spec.table, [])):
+        absent = [c for c in columns if c not in table.columns]
+        label = snapshot.label(table)
+        if absent:
+            notes[f"{spec.name} not suggested: {label} has no column {', '.join(absent)}"] = None
             continue
+        if any(existing[: len(columns)] == tuple(columns) for existing in table.indexes):
+            continue
+        on = f"{ident(table.schema)}.{ident(table.name)}" if snapshot.qualified else table.name
         missing.append(
-            {"name": spec.name, "table": spec.table, "columns": columns, "create": spec.create}
+            {
+                "name": spec.name,
+                "table": label,
+                "columns": columns,
+                "create": f"CREATE INDEX {spec.name} ON {on} ({', '.join(spec.columns)});",
+            }
         )
-    notes = [
-        f"table {table} does not exist: its critical indexes were not checked"
-        for table in absent_tables
-    ]
-    return missing, notes
+    return missing, list(notes)
+
+
+def snapshot_of(
+    target: Database,
+    *,
+    probe: str | None,
+    requests: int,
+    schema: str | None,
+    business: dict[str, str],
+) -> Snapshot:
+    if target.kind == "postgres":
+        from capplan.check import postgres
+
+        return postgres.snapshot(
+            target, probe=probe, requests=requests, schema=schema, business=business
+        )
+    from capplan.check import sqlite
+
+    if schema not in (None, "main"):
+        raise InputError("schema", schema, "a SQLite database has one schema, main")
+    return sqlite.snapshot(target, probe=probe, requests=requests, business=business)
 
 
 def inspect(
-    url: str, thresholds: ThresholdsConfig, *, probe: str | None = None, requests: int = 20
+    target: Database,
+    thresholds: ThresholdsConfig,
+    *,
+    probe: str | None = None,
+    requests: int = 20,
+    schema: str | None = None,
 ) -> DatabaseReport:
-    if is_postgres(url):
-        snapshot = _postgres(url, probe, requests)
-    else:
-        snapshot = _sqlite(sqlite_path(url), probe, requests)
     report = DatabaseReport()
-    label = {"db": redact(url)}
+    label = {"db": target.shown}
+    business = {key: query.query for key, query in thresholds.business.items()}
+    try:
+        snapshot = snapshot_of(
+            target, probe=probe, requests=requests, schema=schema, business=business
+        )
+    except Unavailable as error:
+        reason = target.scrub(str(error))
+        for name in ("db_size_gb", *business):
+            report.measurements.append(Measurement(name, None, label, reason=reason))
+        return report
+    except Refused as error:
+        if error.key is not None:
+            raise CapplanError(
+                f"thresholds business.{error.key}: {target.scrub(str(error))}"
+            ) from None
+        raise InputError("db_probe", probe, target.scrub(str(error))) from None
     report.measurements.append(Measurement("db_size_gb", snapshot.size_bytes / BYTES_PER_GB, label))
-    for table, count in snapshot.rows.items():
-        report.measurements.append(Measurement("table_rows", count, {"table": table}))
-    if "products" in snapshot.rows:
-        report.measurements.append(Measurement("products_total", snapshot.rows["products"]))
-    else:
-        report.notes.append("products_total: the database has no products table")
+    report.measurements += _table_measurements(snapshot, label, report.notes)
     if snapshot.connections is not None:
         used, most = snapshot.connections
         report.measurements.append(
@@ -267,20 +239,55 @@ def inspect(
                 "db_connections_percent", 100 * used / most, label, detail=f"{used} of {most}"
             )
         )
-    if snapshot.query_p95_ms is not None:
+    timing = snapshot.timing
+    if timing.p95_ms is not None or timing.failed:
         report.measurements.append(
             Measurement(
-                "db_query_p95_ms",
-                snapshot.query_p95_ms,
-                label,
-                detail=snapshot.query_note.partition(": ")[2],
+                "db_query_p95_ms", timing.p95_ms, label, detail=timing.detail, reason=timing.reason
             )
         )
     else:
-        report.notes.append(snapshot.query_note)
-    missing, notes = missing_indexes(
-        thresholds.critical_indexes, snapshot.indexes, list(snapshot.rows)
-    )
-    report.missing_indexes = missing
+        report.notes.append(f"db_query_p95_ms: {timing.reason}")
+    report.missing_indexes, notes = missing_indexes(thresholds.critical_indexes, snapshot)
     report.notes += notes
+    report.usage = snapshot.usage
+    if snapshot.usage is None:
+        report.notes.append("index usage: SQLite keeps no statistics of index scans")
+    else:
+        report.measurements.append(
+            Measurement(
+                "unused_indexes",
+                len(snapshot.usage.unused),
+                label,
+                detail=f"never scanned since {snapshot.usage.since}",
+            )
+        )
+    for key, figure in snapshot.business.items():
+        if isinstance(figure, str):
+            report.measurements.append(Measurement(key, None, label, reason=target.scrub(figure)))
+        else:
+            report.measurements.append(Measurement(key, figure, label))
     return report
+
+
+def _table_measurements(
+    snapshot: Snapshot, label: dict[str, str], notes: list[str]
+) -> Sequence[Measurement]:
+    measurements = []
+    for table in snapshot.tables:
+        detail = "; ".join(part for part in (table.estimate, table.stale) if part)
+        measurements.append(
+            Measurement(
+                "table_rows", table.rows, {**label, "table": snapshot.label(table)}, detail=detail
+            )
+        )
+        if table.stale:
+            notes.append(f"{snapshot.label(table)}: rows are a stale estimate: {table.stale}")
+    products = snapshot.find("products")
+    if products is not None:
+        detail = "; ".join(part for part in (products.estimate, products.stale) if part)
+        measurements.append(Measurement("products_total", products.rows, label, detail=detail))
+    else:
+        where = f" in schema {snapshot.schema}" if snapshot.qualified else ""
+        notes.append(f"products_total: the database has no products table{where}")
+    return measurements

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from capplan.errors import InputError
 from capplan.formulas import BYTES_PER_GB
 from capplan.metrics import Measurement
 from capplan.tree import scan
@@ -13,7 +12,8 @@ from capplan.tree import scan
 
 def measure(root: Path) -> Iterator[Measurement]:
     if not root.is_dir():
-        raise InputError("uploads", root, "not a directory")
+        yield Measurement("storage_gb", None, {"path": str(root)}, reason="not a directory")
+        return
     stats = scan(root, top=1)
     fullest = stats.fullest[0] if stats.fullest else None
     yield Measurement(

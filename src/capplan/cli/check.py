@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from capplan.cli.frame import app
+from capplan.cli.frame import ON_FAILURE, app
 from capplan.cli.options import (
     Config,
     HistoryOption,
@@ -16,6 +18,14 @@ from capplan.cli.options import (
     output_options,
 )
 from capplan.output.formats import GENERAL, Format
+
+MOST_SECONDS = 3600
+
+
+def _seconds(value: float) -> float:
+    if not math.isfinite(value) or value > MOST_SECONDS:
+        raise typer.BadParameter(f"expected a number of seconds from 0 to {MOST_SECONDS}")
+    return value
 
 
 @app.command(
@@ -30,7 +40,10 @@ def check(
     interval: Annotated[
         float,
         typer.Option(
-            "--interval", min=0, help="Seconds over which CPU use is averaged (0: since boot)."
+            "--interval",
+            min=0,
+            callback=_seconds,
+            help="Seconds over which CPU use is averaged (0: since boot).",
         ),
     ] = 1.0,
     paths: Annotated[
@@ -54,7 +67,19 @@ def check(
         list[str] | None,
         typer.Option(
             "--url",
-            help="An HTTP endpoint to time: p50/p95/p99 and error rate (repeatable).",
+            help="An HTTP endpoint to time: p50/p95/p99 and error rate (repeatable). A user "
+            "and password in it (https://user:pw@host/) are sent as HTTP basic authentication "
+            "and never shown.",
+            show_default=False,
+        ),
+    ] = None,
+    headers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            metavar="'NAME: VALUE'",
+            help="A header sent with every --url request, such as a token (repeatable); its "
+            "value is never shown.",
             show_default=False,
         ),
     ] = None,
@@ -62,14 +87,32 @@ def check(
         int, typer.Option("--requests", min=1, help="Requests per --url (and --db-probe runs).")
     ] = 20,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.001, help="Seconds before a request fails.")
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            callback=_seconds,
+            help="Seconds before a request fails; a timed-out request counts at this value in "
+            "the latency percentiles.",
+        ),
     ] = 5.0,
     db: Annotated[
         str | None,
         typer.Option(
             "--db",
-            help="A database to inspect, read-only: a SQLite path (or sqlite:///path) or a "
-            "postgresql:// URL. Table sizes, critical indexes, connections, query p95.",
+            help="A database to inspect, read-only: a SQLite path (or sqlite:///path), a "
+            "postgresql:// URL or a libpq connection string ('host=... dbname=...'; PG* "
+            "variables fill in the rest). Table sizes, critical indexes, connections, query p95. "
+            "The password is never shown.",
+            show_default=False,
+        ),
+    ] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            help="The PostgreSQL schema whose tables the critical indexes and products_total "
+            "are read from (default: the first schema of the search_path).",
             show_default=False,
         ),
     ] = None,
@@ -77,8 +120,9 @@ def check(
         str | None,
         typer.Option(
             "--db-probe",
-            help="A read-only SQL query to time --requests times for db_query_p95_ms, where "
-            "pg_stat_statements is not available.",
+            help="One read-only SQL query to time --requests times for db_query_p95_ms (it wins "
+            "over pg_stat_statements). It runs in a read-only transaction that is rolled back; "
+            "a query that would write, or more than one statement, is refused.",
             show_default=False,
         ),
     ] = None,
@@ -87,30 +131,98 @@ def check(
         typer.Option("--record", help="Append every metric of this check to the history."),
     ] = False,
     history: HistoryOption = None,
+    devices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--device",
+            help="A disk whose I/O to measure (repeatable; default every physical disk, no loop, "
+            "ram or device-mapper devices).",
+            show_default=False,
+        ),
+    ] = None,
+    nics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--nic",
+            help="A network interface whose traffic to measure (repeatable; default every one "
+            "but the loopback, bridges, tunnels and veth pairs).",
+            show_default=False,
+        ),
+    ] = None,
+    access_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--access-log",
+            help="The web server's access log (nginx or Apache combined format, with "
+            "$request_time or %D at the end for latency): requests per second overall and per "
+            "endpoint, per status, error rates, p50/p95/p99, active sessions over --window. Only "
+            "the end of the file is read; access.log.1 when the window reaches into it.",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="auto (combined, with or without a request time), combined, nginx "
+            "($request_time), apache (%D), or a regular expression with the named groups time, "
+            "request (or path), status, and optionally client and seconds, ms or microseconds.",
+        ),
+    ] = "auto",
+    window: Annotated[
+        str, typer.Option("--window", help="How much of the access log to read: 30s, 5m, 1h.")
+    ] = "5m",
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="How many of the busiest endpoints to list.")
+    ] = 10,
+    labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="KEY=VALUE",
+            help="A label added to every Prometheus series of this run (repeatable), so that "
+            "several checks can share one textfile directory: --label shop=eu1.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check this server against thresholds.yaml, with Nagios exit codes.
 
-    CPU, memory, disk and load, and optionally the uploads directory, a database and HTTP
-    endpoints. Each metric gets OK, WARNING or CRITICAL with its action; the summary names the
+    CPU, memory, disk use, disk I/O, network and load, and optionally the uploads directory, a
+    database (with the business figures of thresholds.yaml), HTTP endpoints and the web server's
+    access log. Each metric gets OK, WARNING or CRITICAL with its action; the summary names the
     infrastructure tier this host matches and the next step.
 
     Example: capplan check --path / --uploads /srv/uploads --url http://127.0.0.1/health
     --format nagios
     """
     from capplan import check as checks
+    from capplan.check import targets
     from capplan.output.check import check_report
 
+    sent = tuple(targets.header(text) for text in headers or [])
+    log = None
+    if access_log is not None:
+        from capplan.check import access_log as logs
+
+        logs.pattern(log_format)  # a bad pattern is refused before anything is measured
+        log = checks.AccessLog(access_log, logs.window_seconds(window), top, log_format)
     result = checks.run(
         tiers=config.tiers,
         thresholds=config.thresholds,
         interval=interval,
         paths=paths or [Path("/")],
         uploads=uploads,
-        urls=urls or [],
+        urls=[targets.http(url, sent) for url in urls or []],
         requests=requests,
         timeout=timeout,
-        db=db,
+        db=None if db is None else targets.database(db),
         db_probe=db_probe,
+        schema=schema,
+        labels=checks.run_labels(labels or []),
+        devices=devices or [],
+        nics=nics or [],
+        access_log=log,
     )
     if record:
         import datetime as dt
@@ -122,3 +234,29 @@ def check(
         )
     out.emit(check_report(result))
     raise typer.Exit(result.exit_code)
+
+
+def _report_failure(command: Any, args: Sequence[str], message: str) -> None:
+    """A check that failed still answers in its format: Nagios gets its status line, the
+    Prometheus output (or its --output file) `capplan_up 0` with the time of the run."""
+    import datetime as dt
+
+    from capplan.check import run_labels
+    from capplan.errors import CapplanError
+    from capplan.output.check import nagios_failure, prometheus_failure
+    from capplan.output.report import emit
+
+    params = command.make_context("check", list(args), resilient_parsing=True).params
+    fmt = getattr(params.get("fmt"), "value", None)
+    output = params.get("output")
+    if fmt == "nagios":
+        emit(nagios_failure(message), output)
+    elif fmt == "prometheus":
+        try:
+            labels = run_labels(params.get("labels") or [])
+        except CapplanError:
+            labels = {}
+        emit(prometheus_failure(labels, dt.datetime.now(dt.timezone.utc)), output)
+
+
+ON_FAILURE["check"] = _report_failure

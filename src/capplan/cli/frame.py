@@ -8,9 +8,11 @@ convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, bad input and usage 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -23,6 +25,10 @@ BAD_INPUT = 2
 INTERNAL_ERROR = 70  # EX_SOFTWARE
 # A command whose bad input must not read as one of its results uses its own code.
 BAD_INPUT_BY_COMMAND = {"check": 3}
+# A command may also report a failure where its users read its results (check: the Nagios status
+# line on stdout, the Prometheus textfile).
+# It gets the command, its own arguments and the message.
+ON_FAILURE: dict[str, Callable[[Any, Sequence[str], str], None]] = {}
 
 
 def _command_path(group: Any, args: Sequence[str]) -> list[Any]:
@@ -50,7 +56,11 @@ def _option_name(command: Any, subject: str) -> str | None:
     return None
 
 
-def _fail(path: Sequence[Any], message: str, code: int) -> NoReturn:
+def _fail(path: Sequence[Any], message: str, code: int, args: Sequence[str] = ()) -> NoReturn:
+    report = ON_FAILURE.get(path[0].name) if path else None
+    if report is not None:
+        with contextlib.suppress(Exception):  # the line on stderr and the exit code still tell
+            report(path[0], args, message)
     prefix = " ".join(["capplan", *(command.name for command in path)])
     sys.stderr.write(f"{prefix}: error: {message}\n")
     sys.exit(code)
@@ -91,6 +101,7 @@ class CapplanGroup(TyperGroup):
         first = argv.index(path[0].name) if path else len(argv)
         debug = "--debug" in argv[:first] or os.environ.get("CAPPLAN_DEBUG") == "1"
         bad_input = BAD_INPUT_BY_COMMAND.get(path[0].name if path else "", BAD_INPUT)
+        own = argv[first + 1 :]
         try:
             result = super().main(argv, "capplan", complete_var, standalone_mode=False, **extra)
         except BrokenPipeError:
@@ -98,17 +109,15 @@ class CapplanGroup(TyperGroup):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except CapplanError as error:
-            if debug:
-                raise
+            if debug:  # the traceback, then the same line and exit code as without --debug
+                traceback.print_exc()
             message = error.message
             if isinstance(error, InputError) and path:
                 option = _option_name(path[-1], error.subject)
                 if option is not None:
                     message = error.for_option(option)
-            _fail(path, message, bad_input)
+            _fail(path, message, bad_input, own)
         except Exception as error:
-            if debug:
-                raise
             if type(error).__name__ == "NoArgsIsHelpError":  # `capplan`, `capplan images`
                 sys.stdout.write(error.format_message() + "\n")  # type: ignore[attr-defined]
                 sys.exit(0)
@@ -119,12 +128,15 @@ class CapplanGroup(TyperGroup):
                 if context is not None:  # a usage error: the command line itself is wrong
                     words = str(getattr(context, "command_path", "")).split()[1:]
                     where = " ".join(["capplan", *words])
-                    _fail(path, f"{message} (see '{where} --help')", bad_input)
-                _fail(path, message, code)
+                    _fail(path, f"{message} (see '{where} --help')", bad_input, own)
+                _fail(path, message, bad_input if code == BAD_INPUT else code, own)
+            if debug:
+                traceback.print_exc()
             _fail(
                 path,
                 f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
                 INTERNAL_ERROR,
+                own,
             )
         if not standalone_mode:
             return result

@@ -247,13 +247,17 @@ def _metric_thresholds(section: str) -> AfterValidator:
                     {"path": (key,), "hint": hint, "known": ", ".join(known)},
                 )
         for key in known:
-            if key not in table:
+            if key not in table and not _is_optional(section, key):
                 raise PydanticCustomError(
                     "missing", "missing; this key is required", {"path": (key,)}
                 )
         return table
 
     return AfterValidator(check)
+
+
+def _is_optional(section: str, key: str) -> bool:
+    return any(spec.optional and spec.threshold == f"{section}.{key}" for spec in METRICS.values())
 
 
 def _no_action(value: object) -> object:
@@ -299,7 +303,31 @@ class CriticalIndex(Model):
 Bands = Annotated[list[Band], AfterValidator(_check_bands)]
 
 
-THRESHOLD_SECTIONS = ("scaling_triggers", "capacity")
+class BusinessQuery(Model):
+    """A business figure: one read-only SQL statement whose first column of its first row is the
+    value, and optional thresholds."""
+
+    query: Annotated[str, Field(min_length=1)]
+    warning: Number | None = None
+    critical: Number | None = None
+    action: str = ""
+
+    @model_validator(mode="after")
+    def _levels(self) -> BusinessQuery:
+        if (self.warning is None) != (self.critical is None):
+            raise ValueError("expected both warning and critical, or neither")
+        if self.warning is not None and self.critical is not None:
+            Threshold(warning=self.warning, critical=self.critical, action=self.action)
+        return self
+
+    @property
+    def threshold(self) -> Threshold | None:
+        if self.warning is None or self.critical is None:
+            return None
+        return Threshold(warning=self.warning, critical=self.critical, action=self.action)
+
+
+THRESHOLD_SECTIONS = ("scaling_triggers", "capacity", "business")
 BAND_LISTS = ("files_per_directory", "table_rows")
 
 
@@ -310,12 +338,18 @@ class ThresholdsConfig(Model):
     files_per_directory: Bands
     table_rows: Bands
     critical_indexes: list[CriticalIndex]
+    business: Annotated[dict[str, BusinessQuery], _metric_thresholds("business")] = Field(
+        default_factory=dict
+    )
 
     def threshold_of(self, metric: str) -> Threshold | None:
         """The metric's warning, critical and action; None when it has no threshold."""
         spec = METRICS[metric]
         if spec.threshold_section is None or spec.threshold_key is None:
             return None
+        if spec.threshold_section == "business":
+            query = self.business.get(spec.threshold_key)
+            return None if query is None else query.threshold
         section: dict[str, Threshold] = getattr(self, spec.threshold_section)
         return section.get(spec.threshold_key)
 
