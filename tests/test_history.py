@@ -196,7 +196,7 @@ def test_a_future_moment_is_refused_by_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "since", ["99999999d", "36501d", "101y", "99999999999999999999h", "1000000w"]
+    "since", ["99999999d", "36501d", "101y", "99999999999999999999h", "1000000w", "9" * 5000 + "d"]
 )
 def test_an_age_beyond_a_century_is_one_line(
     run: Run, write: Write, tmp_path: Path, since: str

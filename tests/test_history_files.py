@@ -126,15 +126,15 @@ def test_prune_removes_what_is_older_and_says_how_much(
     before = (START + 30 * DAY).isoformat()
     result = run("history", "prune", "--before", before, "--history", db)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"removed 40 records from before {before} from {db}; 31 remain\n"
+    assert result.stdout == f"removed 40 records older than {before} from {db}; 31 remain\n"
     assert {metric for metric, *_ in stored(db)} == {"disk_percent"}
     with contextlib.closing(sqlite3.connect(db)) as connection:  # the emptied series goes too
         assert connection.execute("SELECT metric FROM series").fetchall() == [("disk_percent",)]
     kept = run("history", "prune", "--keep", "10d", "--history", db)  # day 50 is a bit older
-    assert kept.exit_code == 0 and kept.stdout.startswith("removed 21 records from before ")
+    assert kept.exit_code == 0 and kept.stdout.startswith("removed 21 records older than ")
     assert kept.stdout.endswith("; 10 remain\n") and len(stored(db)) == 10
     again = run("history", "prune", "--keep", "10d", "--history", db)
-    assert again.stdout.startswith("removed 0 records from before ")
+    assert again.stdout.startswith("removed 0 records older than ")
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,7 @@ def test_a_history_of_the_previous_layout_is_upgraded_in_place(run: Run, tmp_pat
     assert shown[1]["timestamp"] == START.isoformat()
     with contextlib.closing(sqlite3.connect(db)) as connection:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert version == history_store.SCHEMA_VERSION
     assert "records_0" not in tables and "records_by_metric" not in tables
     assert run("trend", "--history", db, "-f", "json").exit_code == 0

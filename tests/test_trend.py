@@ -280,3 +280,14 @@ def test_a_negative_value_in_an_older_history_does_not_break_trend(
         history.record_metrics(db, [replace(metric, value=value)], START + day * DAY)
     forecast = only(trend_json(run, db), "table_rows")
     assert forecast["latest"] == -1 and forecast["status"] == "OK"
+
+
+def test_a_history_with_nothing_to_fit_says_what_to_do(
+    run: Run, write: Write, tmp_path: Path
+) -> None:
+    db = tmp_path / "h.db"
+    imported(run, write, db, series_csv(lambda d: 30.0, days=3))
+    result = run("trend", "--history", db, "--metric", "cpu_percent")
+    assert result.exit_code == 0
+    assert "no records to fit: record some with `capplan check --record`" in result.stdout
+    assert trend_json(run, db, "--metric", "cpu_percent")["forecasts"] == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import sqlite3
 import tempfile
@@ -81,9 +82,10 @@ def resolve(option: Path | None) -> Path:
 def parse_age(text: str, subject: str) -> dt.timedelta | None:
     """36h, 30d, 6w, 3m (30 days), 1y, up to 100 years; None when `text` is not an age."""
     stripped = text.strip().lower()
-    if not (stripped[:-1].isdecimal() and stripped[-1:] in AGE_UNITS):
+    digits, unit = stripped[:-1], stripped[-1:]
+    if not (digits.isdecimal() and unit in AGE_UNITS):
         return None
-    days = int(stripped[:-1]) * AGE_UNITS[stripped[-1]]
+    days = int(digits) * AGE_UNITS[unit] if len(digits) <= 9 else math.inf
     if days > LONGEST_AGE.days:
         raise InputError(subject, text, "expected an age of at most 100 years (36500d)")
     return dt.timedelta(days=days)
@@ -182,8 +184,10 @@ def _import_new(history: Path, source: Path, now: dt.datetime) -> store.Imported
                 temporary.replace(history)
         done = True
         return result
-    except OSError as error:
-        raise InputError("history", history, str(error.strerror or error)) from None
+    except (OSError, sqlite3.Error) as error:
+        raise InputError(
+            "history", history, str(getattr(error, "strerror", None) or error)
+        ) from None
     finally:
         temporary.unlink(missing_ok=True)
         for folder in [] if done else missing:
@@ -296,15 +300,18 @@ def series(
     where, parameters = _where(metric, since)
     connection = store.connect(path, create=False)
     try:
-        found = connection.execute(
-            "SELECT series.id, series.metric, series.labels, count(*) FROM records "
-            f"JOIN series ON series.id = records.series WHERE {where} GROUP BY series.id",
-            parameters,
-        ).fetchall()
-        keyed = [(metric, json.loads(labels), sid, count) for sid, metric, labels, count in found]
-        keyed.sort(key=lambda item: (item[0], _label_key(item[1])))
-        for name, labels, sid, count in keyed:
-            sample = _sample(connection, sid, since, evenly(count, most))
+        connection.execute("BEGIN")  # one snapshot: a check recorded meanwhile is not half seen
+        found = [
+            (name, json.loads(labels), series_id, count)
+            for series_id, name, labels, count in connection.execute(
+                "SELECT series.id, series.metric, series.labels, count(*) FROM records "
+                f"JOIN series ON series.id = records.series WHERE {where} GROUP BY series.id",
+                parameters,
+            )
+        ]
+        found.sort(key=lambda item: (item[0], _label_key(item[1])))
+        for name, labels, series_id, count in found:
+            sample = _sample(connection, series_id, since, evenly(count, most))
             yield Series(name, labels, count, sample)
     except sqlite3.Error as error:
         raise InputError("history", path, str(error)) from None

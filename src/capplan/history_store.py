@@ -99,7 +99,7 @@ def _upgrade(connection: sqlite3.Connection, path: Path, create: bool) -> None:
     connection.execute("BEGIN IMMEDIATE")
     try:
         version = _version(connection)
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         statements: tuple[str, ...] = ()
         if version == SCHEMA_VERSION:
             pass
@@ -185,7 +185,5 @@ def build(path: Path, rows: Iterable[Row]) -> Imported:
         connection.execute("COMMIT")
         connection.execute("PRAGMA journal_mode = WAL")
         return result
-    except sqlite3.Error as error:
-        raise InputError("history", path, str(error)) from None
     finally:
         connection.close()

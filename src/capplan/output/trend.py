@@ -65,7 +65,7 @@ def imported_text(result: Imported, source: Path, history: Path) -> str:
 def pruned_text(result: Pruned, history: Path) -> str:
     before = result.before.isoformat(timespec="seconds")
     return (
-        f"removed {result.removed:,} {_records(result.removed)} from before {before} "
+        f"removed {result.removed:,} {_records(result.removed)} older than {before} "
         f"from {history}; {result.remaining:,} remain\n"
     )
 
@@ -205,7 +205,10 @@ def trend_report(
         ),
         rows,
     )
-    notes = [trend_summary(f, now) for f in forecasts]
+    notes = [trend_summary(f, now) for f in forecasts] or [
+        "no records to fit: record some with `capplan check --record` (from cron) or "
+        "`capplan history import`, or widen --metric and --since"
+    ]
     charted = [f for f in forecasts if f.fit is not None]
     chart = None
     if charted:
