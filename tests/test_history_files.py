@@ -233,3 +233,15 @@ def test_a_history_from_a_newer_capplan_is_left_alone(run: Run, tmp_path: Path) 
     result = run("history", "show", "--history", db)
     assert result.exit_code == 2 and one_line(result.stderr)
     assert "was written by a newer capplan" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("--history", "none.db"), ("--history", "h.db", "--metric", "disk_pct")]
+)
+def test_an_export_that_cannot_start_writes_nothing(
+    run: Run, write: Write, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    imported(run, write, tmp_path / "h.db", series_csv(lambda d: 30.0, days=2))
+    result = run("history", "export", *args)
+    assert result.exit_code == 2 and one_line(result.stderr)
+    assert result.stdout == ""

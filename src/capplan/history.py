@@ -244,28 +244,57 @@ def _where(metric: str | None, since: dt.datetime | None) -> tuple[str, list[obj
     return " AND ".join(clauses), parameters
 
 
-def _reading(path: Path, query: str, parameters: list[object]) -> Iterator[tuple[object, ...]]:
+StoredRow = tuple[int, str, str, float, str | None]
+
+
+def rows(path: Path, *, metric: str | None = None, since: dt.datetime | None = None) -> Rows:
+    """(at, metric, canonical labels, value, status), oldest first: what history_csv.write
+    takes. The history is opened (or refused) now, before the first row is asked for."""
+    where, parameters = _where(metric, since)
     connection = store.connect(path, create=False)
     try:
-        yield from connection.execute(query, parameters)
+        cursor = connection.execute(
+            "SELECT records.at, series.metric, series.labels, records.value, records.status "
+            f"FROM records JOIN series ON series.id = records.series WHERE {where} "
+            "ORDER BY records.at, series.metric, series.labels",
+            parameters,
+        )
     except sqlite3.Error as error:
-        raise InputError("history", path, str(error)) from None
-    finally:
         connection.close()
+        raise InputError("history", path, str(error)) from None
+    return Rows(path, connection, cursor)
 
 
-def rows(
-    path: Path, *, metric: str | None = None, since: dt.datetime | None = None
-) -> Iterator[tuple[int, str, str, float, str | None]]:
-    """(at, metric, canonical labels, value, status), oldest first: what history_csv.write
-    takes."""
-    where, parameters = _where(metric, since)
-    query = (
-        "SELECT records.at, series.metric, series.labels, records.value, records.status "
-        f"FROM records JOIN series ON series.id = records.series WHERE {where} "
-        "ORDER BY records.at, series.metric, series.labels"
-    )
-    yield from _reading(path, query, parameters)  # type: ignore[misc]
+class Rows(Iterator[StoredRow]):
+    """Rows streamed from the history; the file is closed at their end, or by `close` (a `with`
+    block), whichever comes first."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, cursor: sqlite3.Cursor):
+        self._path, self._connection, self._cursor = path, connection, cursor
+        self._closed = False
+
+    def __next__(self) -> StoredRow:
+        try:
+            row: StoredRow = next(self._cursor)
+        except StopIteration:
+            self.close()
+            raise
+        except sqlite3.Error as error:
+            self.close()
+            raise InputError("history", self._path, str(error)) from None
+        return row
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._cursor.close()  # an open statement would keep the file open past close()
+            self._connection.close()
+
+    def __enter__(self) -> Rows:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def records(
@@ -273,11 +302,12 @@ def records(
 ) -> Iterator[Record]:
     """The records, oldest first."""
     labels_of: dict[str, dict[str, str]] = {}
-    for at, name, labels, value, status in rows(path, metric=metric, since=since):
-        if labels not in labels_of:
-            labels_of[labels] = json.loads(labels)
-        state = None if status is None else Status(status)
-        yield Record(from_micros(at), name, labels_of[labels], value, state)
+    with rows(path, metric=metric, since=since) as found:
+        for at, name, labels, value, status in found:
+            if labels not in labels_of:
+                labels_of[labels] = json.loads(labels)
+            state = None if status is None else Status(status)
+            yield Record(from_micros(at), name, labels_of[labels], value, state)
 
 
 def evenly(count: int, most: int) -> list[int]:

@@ -289,15 +289,15 @@ def value_text(value: float) -> str:
 
 
 def write(rows: Iterable[tuple[int, str, str, float, str | None]]) -> Iterator[str]:
-    """CSV lines (header first) for records given as (at, metric, canonical labels, value,
-    status), in the form `read` takes back."""
+    """CSV text (header first, then some thousands of lines at a time) for records given as
+    (at, metric, canonical labels, value, status), in the form `read` takes back."""
     buffer = _Line()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER)
     yield buffer.take()
     labels_cache: dict[str, str] = {}
     last_at, stamp = None, ""
-    for at, metric, labels, value, status in rows:
+    for written, (at, metric, labels, value, status) in enumerate(rows, start=1):
         if at != last_at:
             stamp, last_at = from_micros(at).isoformat(), at
         text = labels_cache.get(labels)
@@ -306,19 +306,21 @@ def write(rows: Iterable[tuple[int, str, str, float, str | None]]) -> Iterator[s
                 labels_cache.clear()
             text = labels_cache[labels] = labels_text(json.loads(labels))
         writer.writerow((stamp, metric, value_text(value), text, status or ""))
-        yield buffer.take()
+        if written % 4096 == 0:
+            yield buffer.take()
+    yield buffer.take()
 
 
 class _Line:
-    """What csv.writer writes, one row at a time."""
+    """What csv.writer writes, until taken."""
 
     def __init__(self) -> None:
-        self.text = ""
+        self.parts: list[str] = []
 
     def write(self, text: str) -> int:
-        self.text += text
+        self.parts.append(text)
         return len(text)
 
     def take(self) -> str:
-        text, self.text = self.text, ""
+        text, self.parts = "".join(self.parts), []
         return text

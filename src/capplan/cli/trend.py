@@ -105,8 +105,8 @@ def history_export(
     from capplan.output.trend import emit_lines
 
     path = capplan.history.resolve(history)
-    rows = capplan.history.rows(path, metric=metric, since=since_moment(since))
-    emit_lines(history_csv.write(rows), output)
+    with capplan.history.rows(path, metric=metric, since=since_moment(since)) as rows:
+        emit_lines(history_csv.write(rows), output)
 
 
 @history_app.command("prune")
