@@ -123,7 +123,9 @@ def test_falling_and_flat_series_never_cross(run: Run, write: Write, tmp_path: P
         forecast = only(data, metric)
         assert forecast["warning_at"] is None and forecast["critical_at"] is None
         assert "warning not at this rate, critical not at this rate" in forecast["summary"]
-    assert "never at this rate" in run("trend", "--history", db).stdout
+    rows = [line for line in run("trend", "--history", db).stdout.splitlines() if "│" in line]
+    cells = [[cell.strip() for cell in line.split("│")] for line in rows]
+    assert [row[6:8] for row in cells] == [["never", "never"], ["never", "never"]]
 
 
 def test_a_falling_series_above_its_levels_is_there_already(

@@ -79,18 +79,17 @@ def _day(moment: dt.datetime | None) -> str | None:
 
 
 def when(crossing: Crossing | None, now: dt.datetime, *, short: bool = False) -> str:
-    """A threshold's date as a person reads it: on 2027-12-24, since 2026-01-10, already...;
-    `short` for a table cell: 2027-12-24, > 100 years."""
+    """A threshold's date as a sentence says it: on 2027-12-24, since 2026-01-10, already...;
+    `short` for a table cell, where it is one word a narrow table keeps whole: 2027-12-24 (past
+    or future, the sentence under the table says which), never, already."""
     if crossing is None:
         return "-"
     if crossing.reach is Reach.ON:
         assert crossing.at is not None
         day = crossing.at.date().isoformat()
-        if crossing.at <= now:
-            return f"since {day}"
-        return day if short else f"on {day}"
+        return day if short else f"since {day}" if crossing.at <= now else f"on {day}"
     if crossing.reach is Reach.NEVER:
-        return "never at this rate" if short else "not at this rate"
+        return "never" if short else "not at this rate"
     if crossing.reach is Reach.BEYOND:
         return "> 100 years" if short else "not within 100 years"
     return "already"
@@ -178,7 +177,6 @@ def trend_report(
 ) -> Report:
     rows: list[Sequence[Cell]] = []
     for f in forecasts:
-        last = f.last_point.date().isoformat()
         rows.append(
             (
                 f.metric,
@@ -188,7 +186,7 @@ def trend_report(
                 f.slope_per_month,
                 when(f.warning, now, short=True),
                 when(f.critical, now, short=True),
-                f"{last}, {_age(f)}" if f.stale else last,
+                f.last_point.date().isoformat(),
             )
         )
     section = Section(
