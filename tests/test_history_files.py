@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capplan import history, history_csv, history_store
-from capplan.metrics import METRICS
+from capplan.metrics import METRICS, Metric, Status
 
 from .conftest import Run
 from .histories import DAY, NOW, START, Write, imported, one_line, series_csv, stored
@@ -245,3 +246,41 @@ def test_an_export_that_cannot_start_writes_nothing(
     result = run("history", "export", *args)
     assert result.exit_code == 2 and one_line(result.stderr)
     assert result.stdout == ""
+
+
+def test_a_history_made_meanwhile_by_a_check_gets_the_import_too(
+    monkeypatch: pytest.MonkeyPatch, write: Write, tmp_path: Path
+) -> None:
+    """A cron job records a check while the first import builds the new history beside it."""
+    db = tmp_path / "h.db"
+    metric = Metric("cpu_percent", 5.0, "%", 70, 85, Status.OK, "", {})
+    build = history_store.build
+
+    def build_while_a_check_records(path: Path, rows: Iterable[history_csv.Row]) -> object:
+        result = build(path, rows)
+        history.record_metrics(db, [metric], NOW)
+        return result
+
+    monkeypatch.setattr(history_store, "build", build_while_a_check_records)
+    result = history.import_csv(db, write("s.csv", series_csv(lambda d: 30.0, days=4)))
+    assert (result.new, result.already_there) == (5, 0)
+    assert len(stored(db)) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.db", "s.csv"]
+
+
+def test_an_interrupted_first_import_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch, write: Write, tmp_path: Path
+) -> None:
+    db = tmp_path / "new" / "deeper" / "h.db"
+    read = history_csv.read
+
+    def interrupted(path: Path, *, now: dt.datetime) -> Iterator[history_csv.Row]:
+        for number, row in enumerate(read(path, now=now)):
+            if number == 3:
+                raise KeyboardInterrupt
+            yield row
+
+    monkeypatch.setattr(history_csv, "read", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        history.import_csv(db, write("s.csv", series_csv(lambda d: 30.0, days=9)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
