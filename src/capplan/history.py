@@ -1,39 +1,38 @@
 """The history of checks: one SQLite file (WAL, busy timeout) that many cron jobs may write at once.
 
-Each record is a timestamp in UTC, a metric name of `capplan check`, its labels, its value and,
-when it came from a check, its status. `import_csv` takes series from other monitoring systems:
-the whole file is validated before anything of it is written.
+A record is one value of one series (a metric of `capplan check` and its labels) at one moment,
+with its status when it came from a check. A record is unique by (moment, metric, labels): the
+same moment recorded or imported again is "already there" and keeps its first value.
+
+This module is what the commands use: record, import, prune, and read the records or a sample of
+each series. The file itself (layout, upgrades, transactions) is `history_store`; the CSV form is
+`history_csv`.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import datetime as dt
 import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from capplan.errors import CapplanError, InputError
+from capplan import history_csv
+from capplan import history_store as store
+from capplan.atomic import TEMP_SUFFIX
+from capplan.errors import CapplanError, ConfigError, InputError
 from capplan.formulas import DAYS_PER_MONTH
-from capplan.metrics import METRICS, Metric, Status
+from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
+from capplan.metrics import METRICS, Metric, Status, label_text
 
 HISTORY_ENV = "CAPPLAN_HISTORY"
-BUSY_TIMEOUT_MS = 60_000
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    id INTEGER PRIMARY KEY,
-    timestamp TEXT NOT NULL,       -- ISO 8601, UTC, seconds: 2026-11-27T08:00:00+00:00
-    metric TEXT NOT NULL,
-    labels TEXT NOT NULL,          -- canonical JSON object, sorted keys
-    value REAL NOT NULL,
-    status TEXT                    -- OK, WARNING, CRITICAL; NULL for imported values
-);
-CREATE INDEX IF NOT EXISTS records_by_metric ON records (metric, timestamp);
-"""
+AGE_UNITS = {"h": 1 / 24, "d": 1, "w": 7, "m": DAYS_PER_MONTH, "y": 365}
+LONGEST_AGE = dt.timedelta(days=36_500)  # 100 years
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +44,23 @@ class Record:
     labels: Mapping[str, str]
     value: float
     status: Status | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One metric with one set of labels: how many records it has, and an even sample of them."""
+
+    metric: str
+    labels: Mapping[str, str]
+    count: int  # records, each at its own moment
+    sample: tuple[tuple[dt.datetime, float], ...]  # oldest first; the first and last included
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    removed: int
+    remaining: int
+    before: dt.datetime
 
 
 def default_path() -> Path:
@@ -60,189 +76,302 @@ def resolve(option: Path | None) -> Path:
     return option if option is not None else default_path()
 
 
-def canonical_labels(labels: Mapping[str, str]) -> str:
-    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"), ensure_ascii=False)
+# --- moments and ages -----------------------------------------------------------------------
 
 
-def parse_timestamp(text: str) -> dt.datetime:
-    """ISO 8601; a trailing Z is UTC, and a time without an offset is taken as UTC."""
-    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
-
-
-SINCE_UNITS = {"h": 1 / 24, "d": 1, "w": 7, "m": DAYS_PER_MONTH, "y": 365}
-
-
-def parse_since(text: str, now: dt.datetime) -> dt.datetime:
-    """An ISO 8601 date or time, or an age: 36h, 30d, 6w, 3m (30 days), 1y."""
+def parse_age(text: str, subject: str) -> dt.timedelta | None:
+    """36h, 30d, 6w, 3m (30 days), 1y, up to 100 years; None when `text` is not an age."""
     stripped = text.strip().lower()
-    if stripped[:-1].isdigit() and stripped[-1:] in SINCE_UNITS:
-        return now - dt.timedelta(days=int(stripped[:-1]) * SINCE_UNITS[stripped[-1]])
+    digits, unit = stripped[:-1], stripped[-1:]
+    if not (digits.isdecimal() and unit in AGE_UNITS):
+        return None
+    days = int(digits) * AGE_UNITS[unit] if len(digits) <= 9 else math.inf
+    if days > LONGEST_AGE.days:
+        raise InputError(subject, text, "expected an age of at most 100 years (36500d)")
+    return dt.timedelta(days=days)
+
+
+def parse_moment(text: str, subject: str) -> dt.datetime:
     try:
-        return parse_timestamp(text)
+        return history_csv.parse_timestamp(text)
+    except ValueError:
+        raise InputError(subject, text, "expected an ISO 8601 date (2026-11-01)") from None
+
+
+def parse_since(text: str, now: dt.datetime, subject: str = "since") -> dt.datetime:
+    """An ISO 8601 date or time, or an age: 36h, 30d, 6w, 3m (30 days), 1y."""
+    age = parse_age(text, subject)
+    if age is not None:
+        return now - age
+    try:
+        return history_csv.parse_timestamp(text)
     except ValueError:
         raise InputError(
-            "since", text, "expected an ISO 8601 date (2026-11-01) or an age (30d, 6w, 3m)"
+            subject, text, "expected an ISO 8601 date (2026-11-01) or an age (30d, 6w, 3m)"
         ) from None
 
 
-def _stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    if not create and not path.is_file():
-        raise InputError("history", path, "no history yet (record some with check --record)")
-    try:
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if create:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.executescript(SCHEMA)
-    except (sqlite3.Error, OSError) as error:
-        raise InputError("history", path, str(error)) from None
-    return connection
-
-
-def _insert(path: Path, rows: Sequence[tuple[str, str, str, float, str | None]]) -> int:
-    connection = connect(path, create=True)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(
-            "INSERT INTO records (timestamp, metric, labels, value, status) VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
-        connection.execute("COMMIT")
-    except sqlite3.Error as error:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise InputError("history", path, str(error)) from None
-    finally:
-        connection.close()
-    return len(rows)
+# --- writing --------------------------------------------------------------------------------
 
 
 def record_metrics(path: Path, metrics: Iterable[Metric], moment: dt.datetime) -> int:
-    """Append every measured metric of one check, in one transaction."""
-    stamp = _stamp(moment)
+    """Append every measured metric of one check, in one transaction; the new records.
+
+    A moment in the future (past the clock's skew) is refused: it would read as a forecast."""
+    now = dt.datetime.now(UTC)
+    if moment > now + CLOCK_SKEW:
+        raise CapplanError(
+            f"{path}: refusing to record at {moment.isoformat(timespec='seconds')}, which is in "
+            f"the future (this machine's clock says {now.isoformat(timespec='seconds')})"
+        )
+    at = micros(moment)
     rows = [
-        (stamp, m.name, canonical_labels(m.labels), float(m.value), m.status)
+        (m.name, canonical_labels(m.labels), at, float(m.value), m.status.value)
         for m in metrics
         if m.value is not None
     ]
-    return _insert(path, rows)
+    return store.write(path, lambda connection: store.insert(connection, rows)).new
 
 
-def _parse_labels(text: str) -> dict[str, str]:
-    """`{"path": "/"}` or `path=/;table=orders`."""
-    text = text.strip()
-    if not text:
-        return {}
-    if text.startswith("{"):
-        loaded = json.loads(text)
-        if not isinstance(loaded, dict):
-            raise ValueError("expected a JSON object")
-        return {str(k): str(v) for k, v in loaded.items()}
-    labels = {}
-    for pair in text.split(";"):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected key=value pairs separated by ';', got {pair!r}")
-        labels[key.strip()] = value.strip()
-    return labels
+def import_csv(history: Path, source: Path, now: dt.datetime | None = None) -> store.Imported:
+    """Import a CSV export: every line is checked, and a bad one anywhere imports nothing.
 
-
-def read_csv(path: Path) -> list[Record]:
-    """Every line of a CSV export, validated: the first bad line is an error naming it."""
+    The file is streamed into one transaction that is rolled back at the first bad line, so
+    memory stays flat. A history that does not exist yet is built beside its place and linked
+    there when complete, so that a bad file leaves nothing behind."""
+    now = now or dt.datetime.now(UTC)
     try:
-        stream = path.open(encoding="utf-8", newline="")
-    except OSError as error:
-        raise CapplanError(f"{path}: {error.strerror or error}") from None
-    records = []
-    with stream:
-        reader = csv.DictReader(stream)
-        columns = reader.fieldnames or []
-        missing = {"timestamp", "metric", "value"} - set(columns)
-        unknown = set(columns) - {"timestamp", "metric", "value", "labels"}
-        if missing or unknown:
-            raise CapplanError(
-                f"{path}:1: expected the columns timestamp,metric,value[,labels]; "
-                + (f"missing {', '.join(sorted(missing))}" if missing else "")
-                + ("; " if missing and unknown else "")
-                + (f"unknown {', '.join(sorted(unknown))}" if unknown else "")
-            )
-        try:
-            for row in reader:
-                line = reader.line_num
-                records.append(_parse_row(path, line, row))
-        except csv.Error as error:
-            raise CapplanError(f"{path}:{reader.line_num}: {error}") from None
-    return records
+        if history.exists():
+            return _add(history, source, now)
+        return _import_new(history, source, now)
+    except ConfigError as error:
+        raise ConfigError(
+            error.source, f"{error.problem}; nothing was imported", line=error.line
+        ) from None
 
 
-def _parse_row(path: Path, line: int, row: Mapping[str, str | None]) -> Record:
-    def bad(what: str) -> CapplanError:
-        return CapplanError(f"{path}:{line}: {what}; nothing was imported")
-
-    if None in row.values() or None in row:
-        raise bad("expected 3 or 4 fields: timestamp,metric,value[,labels]")
-    try:
-        moment = parse_timestamp(row["timestamp"] or "")
-    except ValueError:
-        raise bad(f"timestamp {row['timestamp']!r}: expected ISO 8601") from None
-    metric = (row["metric"] or "").strip()
-    if metric not in METRICS:
-        raise bad(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
-    try:
-        value = float(row["value"] or "")
-    except ValueError:
-        raise bad(f"value {row['value']!r}: expected a number") from None
-    if not math.isfinite(value):
-        raise bad(f"value {row['value']!r}: expected a finite number")
-    try:
-        labels = _parse_labels(row.get("labels") or "")
-    except ValueError as error:
-        raise bad(f"labels {row.get('labels')!r}: {error}") from None
-    return Record(moment, metric, labels, value)
+def _add(history: Path, source: Path, now: dt.datetime) -> store.Imported:
+    return store.write(history, lambda c: store.insert(c, history_csv.read(source, now=now)))
 
 
-def import_csv(history: Path, source: Path) -> int:
-    records = read_csv(source)
-    rows = [
-        (_stamp(r.timestamp), r.metric, canonical_labels(r.labels), r.value, None) for r in records
+def _import_new(history: Path, source: Path, now: dt.datetime) -> store.Imported:
+    """A new history, built in a temporary file without a journal (on failure the file goes)."""
+    missing = [
+        folder for folder in (history.parent, *history.parent.parents) if not folder.exists()
     ]
-    return _insert(history, rows)
+    try:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            dir=history.parent, prefix=f".{history.name}.", suffix=TEMP_SUFFIX
+        )
+        os.close(handle)
+    except OSError as error:
+        raise InputError("history", history, str(error.strerror or error)) from None
+    temporary = Path(name)
+    done = False
+    try:
+        result = store.build(temporary, history_csv.read(source, now=now))
+        with temporary.open("rb+") as stream:
+            os.fsync(stream.fileno())
+        try:
+            os.link(temporary, history)  # fails if another process made the history meanwhile
+        except FileExistsError:
+            result = _add(history, source, now)
+        except OSError:  # a file system without hard links
+            if history.exists():
+                result = _add(history, source, now)
+            else:
+                temporary.replace(history)
+        done = True
+        return result
+    except (OSError, sqlite3.Error) as error:
+        raise InputError(
+            "history", history, str(getattr(error, "strerror", None) or error)
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+        for folder in [] if done else missing:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def prune(path: Path, before: dt.datetime, now: dt.datetime | None = None) -> Pruned:
+    """Remove every record older than `before`, and the series left without records."""
+    now = now or dt.datetime.now(UTC)
+    if before > now:
+        raise InputError(
+            "before", before.isoformat(timespec="seconds"), "is in the future: expected a past date"
+        )
+    connection = store.connect(path, create=False)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        limit = micros(before)
+        removed = 0
+        for (series,) in connection.execute("SELECT id FROM series").fetchall():
+            cursor = connection.execute(
+                "DELETE FROM records WHERE series = ? AND at < ?", (series, limit)
+            )
+            removed += cursor.rowcount
+        connection.execute(
+            "DELETE FROM series WHERE NOT EXISTS "
+            "(SELECT 1 FROM records WHERE records.series = series.id)"
+        )
+        remaining = connection.execute("SELECT count(*) FROM records").fetchone()[0]
+        connection.execute("COMMIT")
+    except sqlite3.Error as error:
+        raise InputError("history", path, str(error)) from None
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        connection.close()
+    return Pruned(removed, remaining, before)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _where(metric: str | None, since: dt.datetime | None) -> tuple[str, list[object]]:
+    if metric is not None and metric not in METRICS:
+        raise InputError("metric", metric, f"expected one of {', '.join(METRICS)}")
+    clauses: list[str] = ["1 = 1"]
+    parameters: list[object] = []
+    if metric is not None:
+        clauses.append("series.metric = ?")
+        parameters.append(metric)
+    if since is not None:
+        clauses.append("records.at >= ?")
+        parameters.append(micros(since))
+    return " AND ".join(clauses), parameters
+
+
+StoredRow = tuple[int, str, str, float, str | None]
+
+
+def rows(path: Path, *, metric: str | None = None, since: dt.datetime | None = None) -> Rows:
+    """(at, metric, canonical labels, value, status), oldest first: what history_csv.write
+    takes. The history is opened (or refused) now, before the first row is asked for."""
+    where, parameters = _where(metric, since)
+    connection = store.connect(path, create=False)
+    try:
+        cursor = connection.execute(
+            "SELECT records.at, series.metric, series.labels, records.value, records.status "
+            f"FROM records JOIN series ON series.id = records.series WHERE {where} "
+            "ORDER BY records.at, series.metric, series.labels",
+            parameters,
+        )
+    except sqlite3.Error as error:
+        connection.close()
+        raise InputError("history", path, str(error)) from None
+    return Rows(path, connection, cursor)
+
+
+class Rows(Iterator[StoredRow]):
+    """Rows streamed from the history; the file is closed at their end, or by `close` (a `with`
+    block), whichever comes first."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, cursor: sqlite3.Cursor):
+        self._path, self._connection, self._cursor = path, connection, cursor
+        self._closed = False
+
+    def __next__(self) -> StoredRow:
+        try:
+            row: StoredRow = next(self._cursor)
+        except StopIteration:
+            self.close()
+            raise
+        except sqlite3.Error as error:
+            self.close()
+            raise InputError("history", self._path, str(error)) from None
+        return row
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._cursor.close()  # an open statement would keep the file open past close()
+            self._connection.close()
+
+    def __enter__(self) -> Rows:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def records(
     path: Path, *, metric: str | None = None, since: dt.datetime | None = None
 ) -> Iterator[Record]:
-    if metric is not None and metric not in METRICS:
-        raise InputError("metric", metric, f"expected one of {', '.join(METRICS)}")
-    connection = connect(path, create=False)
-    query = "SELECT timestamp, metric, labels, value, status FROM records WHERE 1 = 1"
-    parameters: list[str] = []
-    if metric is not None:
-        query += " AND metric = ?"
-        parameters.append(metric)
-    if since is not None:
-        query += " AND timestamp >= ?"
-        parameters.append(_stamp(since))
-    query += " ORDER BY timestamp, id"
+    """The records, oldest first."""
+    labels_of: dict[str, dict[str, str]] = {}
+    with rows(path, metric=metric, since=since) as found:
+        for at, name, labels, value, status in found:
+            if labels not in labels_of:
+                labels_of[labels] = json.loads(labels)
+            state = None if status is None else Status(status)
+            yield Record(from_micros(at), name, labels_of[labels], value, state)
+
+
+def evenly(count: int, most: int) -> list[int]:
+    """Which of `count` ordered items to keep so that at most `most` remain, evenly spread; the
+    first and the last always kept."""
+    assert most >= 2
+    if count <= most:
+        return list(range(count))
+    steps, span = most - 1, count - 1
+    return [(j * span + steps // 2) // steps for j in range(most)]
+
+
+def series(
+    path: Path, *, most: int, metric: str | None = None, since: dt.datetime | None = None
+) -> Iterator[Series]:
+    """Every series (by metric, then labels), with at most `most` of its records, evenly spread.
+
+    SQLite counts and orders the records; only the sample becomes Python objects, so memory
+    stays flat whatever the size of the history."""
+    where, parameters = _where(metric, since)
+    connection = store.connect(path, create=False)
     try:
-        for stamp, name, labels, value, status in connection.execute(query, parameters):
-            yield Record(
-                dt.datetime.fromisoformat(stamp),
-                name,
-                json.loads(labels),
-                value,
-                None if status is None else Status(status),
+        connection.execute("BEGIN")  # one snapshot: a check recorded meanwhile is not half seen
+        found = [
+            (name, json.loads(labels), series_id, count)
+            for series_id, name, labels, count in connection.execute(
+                "SELECT series.id, series.metric, series.labels, count(*) FROM records "
+                f"JOIN series ON series.id = records.series WHERE {where} GROUP BY series.id",
+                parameters,
             )
+        ]
+        found.sort(key=lambda item: (item[0], _label_key(item[1])))
+        for name, labels, series_id, count in found:
+            sample = _sample(connection, series_id, since, evenly(count, most))
+            yield Series(name, labels, count, sample)
     except sqlite3.Error as error:
         raise InputError("history", path, str(error)) from None
     finally:
         connection.close()
+
+
+def _label_key(labels: Mapping[str, str]) -> str:
+    return label_text(dict(sorted(labels.items())))
+
+
+def _sample(
+    connection: sqlite3.Connection, series: int, since: dt.datetime | None, keep: list[int]
+) -> tuple[tuple[dt.datetime, float], ...]:
+    cursor = connection.execute(
+        "SELECT at, value FROM records WHERE series = ? AND at >= ? ORDER BY at",
+        (series, micros(since) if since is not None else -(2**63)),
+    )
+    kept: list[tuple[int, float]] = []
+    start = 0  # the index of the chunk's first row
+    wanted = iter(keep)
+    index = next(wanted, None)
+    while index is not None:
+        chunk = cursor.fetchmany(4096)
+        if not chunk:
+            break
+        end = start + len(chunk)
+        while index is not None and index < end:
+            kept.append(chunk[index - start])
+            index = next(wanted, None)
+        start = end
+    cursor.close()
+    return tuple((from_micros(at), value) for at, value in kept)

@@ -340,13 +340,13 @@ class Metric:
 
 
 def band_of(value: float, bands: Iterable[Band]) -> Band:
-    """The band a value falls in: the last whose `from` it reaches."""
-    chosen = None
+    """The band a value falls in: the last whose `from` it reaches (the first one for a value
+    below them all)."""
+    bands = list(bands)
+    chosen = bands[0]
     for band in bands:
         if value >= band.start:
             chosen = band
-    if chosen is None:
-        raise ValueError(f"no band for {value}")  # bands start at 0; counts are >= 0
     return chosen
 
 

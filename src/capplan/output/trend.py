@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from capplan.atomic import TEMP_SUFFIX
+from capplan.errors import InputError
 from capplan.formulas import DAYS_PER_MONTH
-from capplan.history import Record
+from capplan.history import Pruned, Record
+from capplan.history_store import Imported
 from capplan.metrics import METRICS, label_text
 from capplan.output.numbers import figure
 from capplan.output.report import Cell, Report, Section
-from capplan.trend import MIN_POINTS, SECONDS_PER_DAY, Forecast
+from capplan.trend import (
+    HORIZON_DAYS,
+    MIN_POINTS,
+    SECONDS_PER_DAY,
+    STALE_AFTER,
+    Crossing,
+    Forecast,
+    Reach,
+    TierForecast,
+)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -36,47 +52,106 @@ def history_report(records: Sequence[Record]) -> Report:
     )
 
 
+def imported_text(result: Imported, source: Path, history: Path) -> str:
+    """imported 61 records from a.csv into h.db; 3 were already there"""
+    new = f"{result.new:,} {'new ' if result.already_there else ''}{_records(result.new)}"
+    text = f"imported {new} from {source} into {history}"
+    if result.already_there:
+        were = "was" if result.already_there == 1 else "were"
+        text += f"; {result.already_there:,} {were} already there"
+    return text + "\n"
+
+
+def pruned_text(result: Pruned, history: Path) -> str:
+    before = result.before.isoformat(timespec="seconds")
+    return (
+        f"removed {result.removed:,} {_records(result.removed)} older than {before} "
+        f"from {history}; {result.remaining:,} remain\n"
+    )
+
+
+def _records(count: int) -> str:
+    return "record" if count == 1 else "records"
+
+
 def _day(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.date().isoformat()
 
 
-def _when(moment: dt.datetime | None, now: dt.datetime) -> str:
-    if moment is None:
-        return "not at this rate"
-    return "already" if moment <= now else f"on {moment.date().isoformat()}"
+def when(crossing: Crossing | None, now: dt.datetime, *, short: bool = False) -> str:
+    """A threshold's date as a sentence says it: on 2027-12-24, since 2026-01-10, already...;
+    `short` for a table cell, where it is one word a narrow table keeps whole: 2027-12-24 (past
+    or future, the sentence under the table says which), never, already."""
+    if crossing is None:
+        return "-"
+    if crossing.reach is Reach.ON:
+        assert crossing.at is not None
+        day = crossing.at.date().isoformat()
+        return day if short else f"since {day}" if crossing.at <= now else f"on {day}"
+    if crossing.reach is Reach.NEVER:
+        return "never" if short else "not at this rate"
+    if crossing.reach is Reach.BEYOND:
+        return "> 100 years" if short else "not within 100 years"
+    return "already"
+
+
+def _age(forecast: Forecast) -> str:
+    days = forecast.age.days
+    return "today" if days == 0 else "1 day ago" if days == 1 else f"{days:,} days ago"
+
+
+def _tier_text(tier: TierForecast, now: dt.datetime) -> str:
+    disk = f"{tier.current}'s disk"
+    needed = tier.needed
+    if needed is not None and needed.at is not None:
+        day = needed.at.date().isoformat()
+        if needed.at <= now:
+            return f"{disk} was full on {day}: move to {tier.next_tier}"
+        return f"{disk} lasts until {day}, then {tier.next_tier}"
+    if needed is not None and needed.reach is Reach.BEYOND:
+        return f"{disk} lasts more than 100 years"
+    return f"{disk} lasts at this rate"
 
 
 def trend_summary(forecast: Forecast, now: dt.datetime) -> str:
-    """One sentence: the rate, the dates, what to do, and when the next tier is needed."""
+    """One sentence: the rate, the dates, what to do, when the next tier is needed, and how old
+    the history is when it is stale."""
     where = " on " + ",".join(forecast.labels.values()) if forecast.labels else ""
-    name = f"{forecast.metric}{where}"
+    text = f"{forecast.metric}{where}: "
     if forecast.fit is None:
-        return f"{name}: not enough history ({len(forecast.points)} of {MIN_POINTS} points)"
-    unit = METRICS[forecast.metric].unit.symbol
-    unit = " points" if unit == "%" else f" {unit}" if unit else ""
-    per_month = forecast.fit.slope_per_month
-    text = f"{name}: {'+' if per_month >= 0 else '-'}{figure(abs(per_month))}{unit} a month"
-    if forecast.latest.warning is not None:
-        text += f", warning {_when(forecast.warning_at, now)}"
-        text += f", critical {_when(forecast.critical_at, now)}"
-        if forecast.action and (forecast.warning_at or forecast.critical_at):
+        text += f"not enough history ({forecast.count} of {MIN_POINTS} distinct timestamps)"
+    else:
+        unit = METRICS[forecast.metric].unit.symbol
+        unit = " points" if unit == "%" else f" {unit}" if unit else ""
+        per_month = forecast.fit.slope_per_month
+        text += f"{'+' if per_month >= 0 else '-'}{figure(abs(per_month))}{unit} a month"
+        if forecast.warning is not None:
+            text += f", warning {when(forecast.warning, now)}"
+        if forecast.critical is not None:
+            text += f", critical {when(forecast.critical, now)}"
+        crossed = [c for c in (forecast.warning, forecast.critical) if c is not None]
+        if forecast.action and any(c.reach in (Reach.ON, Reach.ABOVE) for c in crossed):
             text += f": {forecast.action[0].lower()}{forecast.action[1:]}"
-    tier = forecast.tier
-    if tier is not None and tier.next_tier is not None:
-        until = _when(tier.needed_at, now).removeprefix("on ")
-        text += f"; {tier.current}'s disk lasts until {until}, then {tier.next_tier}"
+        if forecast.tier is not None and forecast.tier.next_tier is not None:
+            text += f"; {_tier_text(forecast.tier, now)}"
+    if forecast.stale:
+        ends = forecast.last_point.date().isoformat()
+        text += f"; history ends {ends}, {_age(forecast)}: record fresh data"
     return text
 
 
-def trend_data(forecasts: Sequence[Forecast], now: dt.datetime) -> dict[str, Any]:
+def trend_data(
+    forecasts: Sequence[Forecast], now: dt.datetime, stale_after: dt.timedelta
+) -> dict[str, Any]:
     return {
         "now": now.isoformat(timespec="seconds"),
+        "stale_after_days": stale_after.days,
         "forecasts": [
             {
                 "metric": f.metric,
                 "labels": f.labels,
-                "points": len(f.points),
-                "latest": f.points[-1][1],
+                "points": f.count,
+                "latest": f.latest.value,
                 "status": f.latest.status,
                 "slope_per_day": f.slope_per_day,
                 "slope_per_month": f.slope_per_month,
@@ -84,6 +159,9 @@ def trend_data(forecasts: Sequence[Forecast], now: dt.datetime) -> dict[str, Any
                 "critical": f.latest.critical,
                 "warning_at": _day(f.warning_at),
                 "critical_at": _day(f.critical_at),
+                "last_point": f.last_point.isoformat(timespec="seconds"),
+                "age_days": f.age.days,
+                "stale": f.stale,
                 "action": f.action,
                 "next_tier": None if f.tier is None else f.tier.next_tier,
                 "next_tier_at": None if f.tier is None else _day(f.tier.needed_at),
@@ -94,40 +172,47 @@ def trend_data(forecasts: Sequence[Forecast], now: dt.datetime) -> dict[str, Any
     }
 
 
-def trend_report(forecasts: Sequence[Forecast], now: dt.datetime) -> Report:
-    def when(moment: dt.datetime | None, has_level: bool) -> str:
-        if not has_level:
-            return "-"
-        if moment is None:
-            return "never at this rate"
-        return "already" if moment <= now else moment.date().isoformat()
-
+def trend_report(
+    forecasts: Sequence[Forecast], now: dt.datetime, stale_after: dt.timedelta = STALE_AFTER
+) -> Report:
     rows: list[Sequence[Cell]] = []
     for f in forecasts:
-        has_level = f.latest.warning is not None and f.fit is not None
         rows.append(
             (
                 f.metric,
                 label_text(f.labels) or "-",
-                len(f.points),
-                f.points[-1][1],
+                f.count,
+                f.latest.value,
                 f.slope_per_month,
-                when(f.warning_at, has_level),
-                when(f.critical_at, has_level),
+                when(f.warning, now, short=True),
+                when(f.critical, now, short=True),
+                f.last_point.date().isoformat(),
             )
         )
     section = Section(
         f"Trends (Theil-Sen fit; a month is {DAYS_PER_MONTH} days)",
-        ("metric", "labels", "points", "latest", "per month", "warning on", "critical on"),
+        (
+            "metric",
+            "labels",
+            "points",
+            "latest",
+            "per month",
+            "warning on",
+            "critical on",
+            "last point",
+        ),
         rows,
     )
-    notes = [trend_summary(f, now) for f in forecasts]
+    notes = [trend_summary(f, now) for f in forecasts] or [
+        "no records to fit: record some with `capplan check --record` (from cron) or "
+        "`capplan history import`, or widen --metric and --since"
+    ]
     charted = [f for f in forecasts if f.fit is not None]
     chart = None
     if charted:
         chart = lambda console: _trend_charts(charted, now, console.width)  # noqa: E731
     return Report(
-        data=trend_data(forecasts, now),
+        data=trend_data(forecasts, now, stale_after),
         sections=[section],
         notes=notes,
         chart=chart,
@@ -144,20 +229,24 @@ def _trend_charts(forecasts: Sequence[Forecast], now: dt.datetime, columns: int)
 
 
 def trend_chart(forecast: Forecast, now: dt.datetime, width: int = 72, height: int = 12) -> str:
-    """History (•), projection (·) and the warning (W) and critical (C) lines, as text."""
+    """History (•), projection (·) and the warning (W) and critical (C) lines, as text.
+
+    The projection starts at the last point; the time axis reaches at most 100 years ahead."""
     fit = forecast.fit
     assert fit is not None
-    first, last = forecast.points[0][0], max(forecast.points[-1][0], now)
-    span = (last - first).total_seconds() or SECONDS_PER_DAY
+    first, last = forecast.sample[0][0], forecast.last_point
+    right = max(last, now)
+    span = (right - first).total_seconds() or SECONDS_PER_DAY
     horizon = span / 2
-    for moment in (forecast.warning_at, forecast.critical_at):
-        if moment is not None and moment > now:
-            horizon = max(horizon, min((moment - now).total_seconds() * 1.1, span * 3))
-    end = last + dt.timedelta(seconds=horizon)
+    for crossing in (forecast.warning, forecast.critical):
+        if crossing is not None and crossing.at is not None and crossing.at > now:
+            horizon = max(horizon, min((crossing.at - now).total_seconds() * 1.1, span * 3))
+    horizon = min(horizon, HORIZON_DAYS * SECONDS_PER_DAY)
+    end = right + dt.timedelta(seconds=horizon)
     total = (end - first).total_seconds()
-    projected = [fit.value_at(now), fit.value_at(end)]
+    projected = [fit.value_at(last), fit.value_at(end)]
     levels = [v for v in (forecast.latest.warning, forecast.latest.critical) if v is not None]
-    values = [v for _, v in forecast.points] + projected + levels
+    values = [v for _, v in forecast.sample] + projected + levels
     low, high = min(values), max(values)
     if high == low:
         high = low + 1
@@ -171,11 +260,10 @@ def trend_chart(forecast: Forecast, now: dt.datetime, width: int = 72, height: i
 
     for level, mark in zip(levels, "WC", strict=False):
         grid[row(level)] = [mark if i % 3 == 0 else "-" for i in range(width)]
-    for x in range(column(now), width):
+    for x in range(column(last), width):
         moment = first + dt.timedelta(seconds=total * x / (width - 1))
-        y = row(min(high, max(low, fit.value_at(moment))))
-        grid[y][x] = "·"
-    for moment, value in forecast.points:
+        grid[row(min(high, max(low, fit.value_at(moment))))][x] = "·"
+    for moment, value in forecast.sample:
         grid[row(value)][column(moment)] = "•"
     labels = {0: high, height // 2: (high + low) / 2, height - 1: low}
     where = label_text(forecast.labels)
@@ -192,3 +280,33 @@ def trend_chart(forecast: Forecast, now: dt.datetime, width: int = 72, height: i
     lines.append(" " * 11 + "+" + "-" * width)
     lines.append(" " * 12 + axis)
     return "\n".join(lines) + "\n"
+
+
+def emit_lines(lines: Iterable[str], destination: Path | None) -> None:
+    """Write lines as they come, so that millions of records need no memory: to stdout, or to
+    `destination` atomically (a temporary file beside it, as capplan.atomic names them, then a
+    rename)."""
+    if destination is None:
+        sys.stdout.writelines(lines)
+        sys.stdout.flush()
+        return
+    try:
+        handle, name = tempfile.mkstemp(
+            dir=destination.parent, prefix=f".{destination.name}.", suffix=TEMP_SUFFIX
+        )
+    except OSError as error:
+        raise InputError("output", destination, str(error.strerror or error)) from None
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.writelines(lines)
+            stream.flush()
+            os.fsync(stream.fileno())
+        temporary.chmod(0o644)
+        temporary.replace(destination)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise InputError("output", destination, str(error.strerror or error)) from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
