@@ -202,10 +202,9 @@ def prune(path: Path, before: dt.datetime, now: dt.datetime | None = None) -> Pr
         raise InputError(
             "before", before.isoformat(timespec="seconds"), "is in the future: expected a past date"
         )
-    connection = store.connect(path, create=False)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        limit = micros(before)
+    limit = micros(before)
+
+    def remove(connection: sqlite3.Connection) -> Pruned:
         removed = 0
         for (series,) in connection.execute("SELECT id FROM series").fetchall():
             cursor = connection.execute(
@@ -217,14 +216,9 @@ def prune(path: Path, before: dt.datetime, now: dt.datetime | None = None) -> Pr
             "(SELECT 1 FROM records WHERE records.series = series.id)"
         )
         remaining = connection.execute("SELECT count(*) FROM records").fetchone()[0]
-        connection.execute("COMMIT")
-    except sqlite3.Error as error:
-        raise InputError("history", path, str(error)) from None
-    finally:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        connection.close()
-    return Pruned(removed, remaining, before)
+        return Pruned(removed, remaining, before)
+
+    return store.write(path, remove, create=False)
 
 
 # --- reading --------------------------------------------------------------------------------

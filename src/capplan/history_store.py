@@ -15,11 +15,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from capplan.errors import InputError
 from capplan.history_csv import Row
 
 BUSY_TIMEOUT_MS = 60_000
+T = TypeVar("T")
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a big import
 SCHEMA_VERSION = 1
 SCHEMA = (
@@ -121,9 +123,9 @@ def _upgrade(connection: sqlite3.Connection, path: Path, create: bool) -> None:
         raise
 
 
-def write(path: Path, work: Callable[[sqlite3.Connection], Imported]) -> Imported:
+def write(path: Path, work: Callable[[sqlite3.Connection], T], *, create: bool = True) -> T:
     """Run `work` in one write transaction: all of it is written, or nothing."""
-    connection = connect(path, create=True)
+    connection = connect(path, create=create)
     try:
         connection.execute("BEGIN IMMEDIATE")
         result = work(connection)
