@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -314,11 +315,6 @@ def _line(p: ClientProfile) -> TierLine:
     )
 
 
-def clients_at(profile: ClientProfile, month: int) -> int:
-    """Client count after `month` months of compound growth, to the nearest whole client."""
-    return round(profile.clients * (1 + profile.growth) ** month)
-
-
 @dataclass(frozen=True, slots=True)
 class _MonthState:
     month: Month
@@ -329,11 +325,29 @@ class _MonthState:
 def _timeline(
     rows: Sequence[ClientProfile], tiers: TiersConfig, disk_pct: float, months: int
 ) -> list[_MonthState]:
+    """Month by month, with each plan's figures held as one vector over the plans: the cost is a
+    few sums per month, not an object per plan per month."""
     infra = tiers.infrastructure_tiers
+    start = [p.clients for p in rows]
+    products = [p.products for p in rows]
+    images = [p.products * p.images_per_product for p in rows]
+    orders = [p.orders_per_month for p in rows]
+    requests = [p.api_requests_per_day for p in rows]
+    prices = [p.price_eur for p in rows]
+    rates = {p.growth for p in rows}
     states = []
     for month in range(months + 1):
-        counts = [(p, float(clients_at(p, month))) for p in rows]
-        result = formulas.totals(combined_demand(counts), tiers.assumptions)
+        factor = {rate: (1 + rate) ** month for rate in rates}
+        # compound growth, to the nearest whole client
+        counts = [round(c * factor[p.growth]) for c, p in zip(start, rows, strict=True)]
+        demand = Demand(
+            clients=float(sum(counts)),
+            products=float(sum(map(operator.mul, counts, products))),
+            product_images=float(sum(map(operator.mul, counts, images))),
+            orders_per_month=float(sum(map(operator.mul, counts, orders))),
+            api_requests_per_day=float(sum(map(operator.mul, counts, requests))),
+        )
+        result = formulas.totals(demand, tiers.assumptions)
         index = fit(infra, result.clients, result.disk_gb, disk_pct).index
         tier = infra[index]
         states.append(
@@ -345,7 +359,7 @@ def _timeline(
                     image_storage_gb=result.image_storage_gb,
                     db_size_gb=result.db_size_gb,
                     egress_tb_per_month=result.egress_tb_per_month,
-                    revenue_eur=sum(p.price_eur * c for p, c in counts),
+                    revenue_eur=sum(map(operator.mul, prices, counts)),
                     infra_tier=tier.id,
                     infra_eur=tier.monthly_cost_eur.typical,
                     disk_limit_gb=tier.disk_limit_gb(disk_pct),

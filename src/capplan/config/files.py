@@ -69,26 +69,29 @@ def load_thresholds(
 
 
 def load_mix(path: Path, tiers: TiersConfig) -> Mix:
-    """Read mix.yaml: known pricing tier ids, and every figure that the tier leaves unlimited."""
+    """Read mix.yaml: known pricing tier ids, and every figure that the tier leaves unlimited.
+
+    Linear in the rows: plans are found by id in a mapping, and a line is looked up only for
+    the row that is wrong.
+    """
     document = read_yaml(path)
     mix = validate(Mix, document)
-    valid = [tier.id for tier in tiers.pricing_tiers]
+    plans = {tier.id: tier for tier in tiers.pricing_tiers}
     for tier_id, row in mix.tiers.items():
-        line = document.line_of(("tiers", tier_id))
-        if tier_id not in valid:
+        plan = plans.get(tier_id)
+        if plan is None:
             raise ConfigError(
                 document.source,
-                f"unknown pricing tier {tier_id!r}; expected one of: {', '.join(valid)}",
+                f"unknown pricing tier {tier_id!r}; expected one of: {', '.join(plans)}",
                 key=f"tiers.{tier_id}",
-                line=line,
+                line=document.line_of(("tiers", tier_id)),
             )
-        plan = tiers.pricing_tier(tier_id)
         for figure in PLAN_FIGURES:
             if getattr(plan, figure) is None and getattr(row, figure) is None:
                 raise ConfigError(
                     document.source,
                     f"the {plan.name} plan has no limit on {figure}, so the mix must give it",
                     key=f"tiers.{tier_id}.{figure}",
-                    line=line,
+                    line=document.line_of(("tiers", tier_id)),
                 )
     return mix

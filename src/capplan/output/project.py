@@ -14,6 +14,9 @@ from capplan.projection import Projection
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+# The most plans the terminal table lists (a mix of thousands is read in csv or json).
+TABLE_PLANS = 60
+
 
 def recommendation_data(p: Projection) -> dict[str, Any]:
     r = p.recommendation
@@ -198,6 +201,7 @@ def projection_report(p: Projection) -> Report:
             )
             for line in p.lines
         ],
+        in_table=len(p.lines) <= TABLE_PLANS,
     )
     capacity = Section(
         "Capacity thresholds",
@@ -230,6 +234,11 @@ def projection_report(p: Projection) -> Report:
     ]
     a = p.assumptions
     notes = [f"warning: {w}" for w in p.warnings]
+    if not mix.in_table:
+        notes.append(
+            f"{len(p.lines):,} plans: too many to read in a terminal; every plan's line is in "
+            "--format csv, json and markdown"
+        )
     notes.append(
         f"assumptions: {a.avg_image_kb:g} KB stored and {a.served_image_kb:g} KB served per image, "
         f"{a.image_views_per_product_per_month:g} views per product a month, "
