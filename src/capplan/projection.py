@@ -128,6 +128,7 @@ class Month:
     infra_tier: str
     infra_eur: float
     disk_limit_gb: float
+    fits: bool = True  # False: not even the largest tier holds this month's load
 
     @property
     def disk_gb(self) -> float:
@@ -138,7 +139,7 @@ class Month:
 @dataclass(frozen=True, slots=True)
 class Event:
     month: int
-    kind: str  # "transition" or "threshold"
+    kind: str  # "transition", "threshold", or "outgrown": not even the largest tier fits
     what: str
     from_tier: str | None = field(default=None, metadata={"json": "from"})
     to_tier: str | None = field(default=None, metadata={"json": "to"})
@@ -274,8 +275,6 @@ def project(
     )
     revenue = sum(p.clients * p.price_eur for p in rows)
     warnings = [note for p in rows for note in p.over_plan()]
-    if infra_tier is not None and not recommendation.fits:
-        warnings.append(f"{infra_tier} was asked for with --infra-tier: {recommendation.reason}")
     projection = Projection(
         lines=tuple(_line(p) for p in rows),
         totals=result,
@@ -348,8 +347,8 @@ def _timeline(
             api_requests_per_day=float(sum(map(operator.mul, counts, requests))),
         )
         result = formulas.totals(demand, tiers.assumptions)
-        index = fit(infra, result.clients, result.disk_gb, disk_pct).index
-        tier = infra[index]
+        chosen = fit(infra, result.clients, result.disk_gb, disk_pct)
+        tier = chosen.tier
         states.append(
             _MonthState(
                 month=Month(
@@ -363,12 +362,18 @@ def _timeline(
                     infra_tier=tier.id,
                     infra_eur=tier.monthly_cost_eur.typical,
                     disk_limit_gb=tier.disk_limit_gb(disk_pct),
+                    fits=chosen.fits,
                 ),
                 totals=result,
-                tier_index=index,
+                tier_index=chosen.index,
             )
         )
     return states
+
+
+def outgrown(largest: str) -> str:
+    """What to do when not even the largest tier holds the platform."""
+    return f"needs more than {largest}: split the platform or add a tier"
 
 
 def _transitions(source: int, target: int, infra: Sequence[InfraTier], month: int) -> list[Event]:
@@ -407,8 +412,13 @@ def _events(
         for level in ("warning", "critical")
         if value > thresholds.capacity[metric].level(level)
     }
+    largest = tiers.infrastructure_tiers[-1]
+    if not states[0].month.fits:
+        events.append(Event(0, "outgrown", outgrown(largest.name), from_tier=largest.id))
     for previous, state in itertools.pairwise(states):
         month = state.month.month
+        if previous.month.fits and not state.month.fits:
+            events.append(Event(month, "outgrown", outgrown(largest.name), from_tier=largest.id))
         events += _transitions(
             previous.tier_index, state.tier_index, tiers.infrastructure_tiers, month
         )

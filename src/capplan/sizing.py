@@ -71,7 +71,11 @@ class TierFit:
     @property
     def binding(self) -> str:
         """The dimension that decides the tier: the one that rules out the tier below, or on the
-        smallest tier the one nearest its limit."""
+        smallest tier the one nearest its limit; on a tier that does not fit, what it cannot
+        hold."""
+        if not self.fits:
+            kinds = {misfit.dimension for misfit in self.reasons[self.index]}
+            return "clients and disk" if len(kinds) == 2 else kinds.pop()
         if self.index == 0:
             tier = self.tiers[0]
             client_use = self.clients / tier.max_clients if tier.max_clients else 0.0
@@ -135,6 +139,7 @@ class Recommendation:
     disk_threshold_pct: float
     runway_clients: int | None  # more clients (same mix) before the next tier; None: no limit
     forced: bool = False
+    smallest_fitting_tier: str | None = None  # when forced: the tier that would be recommended
 
 
 def recommend(
@@ -155,6 +160,7 @@ def recommend(
         for tier, why in zip(tiers[: chosen.index], chosen.reasons[: chosen.index], strict=True)
         if why
     )
+    smallest = chosen if forced is None else fit(tiers, clients, disk_gb, disk_pct)
     if not chosen.fits:
         reason = "does not fit: " + "; ".join(str(m) for m in chosen.reasons[chosen.index])
         if forced is None:
@@ -176,6 +182,7 @@ def recommend(
         disk_threshold_pct=disk_pct,
         runway_clients=chosen.runway_clients,
         forced=forced is not None,
+        smallest_fitting_tier=smallest.tier.id if smallest.fits else None,
     )
 
 
