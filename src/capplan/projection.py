@@ -21,6 +21,7 @@ from capplan.config import (
     TiersConfig,
 )
 from capplan.config.models import Range
+from capplan.config.ranges import at_mid
 from capplan.errors import InputError
 from capplan.formulas import Demand, Totals
 from capplan.sizing import (
@@ -164,13 +165,15 @@ class Projection:
 
 
 def profiles(mix: Mix, tiers: TiersConfig, growth: float | None = None) -> list[ClientProfile]:
-    """The mix's rows with every figure settled: the row's own, else its plan's."""
-    default_growth = growth if growth is not None else (mix.growth or 0.0)
+    """The mix's rows with every figure settled: the row's own, else its plan's; a range at its
+    mid."""
+    if growth is None:
+        growth = 0.0 if mix.growth is None else at_mid(mix.growth)
     result = []
     for tier in tiers.pricing_tiers:  # in the order of tiers.yaml, not of the mix
         row = mix.tiers.get(tier.id)
         if row is not None:
-            result.append(_profile(tier, row, default_growth))
+            result.append(_profile(tier, row, growth))
     return result
 
 
@@ -180,19 +183,19 @@ def _figure(row: MixRow, tier: PricingTier, name: str) -> int:
         value = getattr(tier, name)
     if value is None:  # load_mix refuses this; a direct caller gets a plain error
         raise ValueError(f"{tier.id}: {name} is unlimited in the plan and not given")
-    return int(value)
+    return int(at_mid(value))
 
 
 def _profile(tier: PricingTier, row: MixRow, default_growth: float) -> ClientProfile:
     return ClientProfile(
         tier=tier,
-        clients=row.clients,
+        clients=at_mid(row.clients),
         products=_figure(row, tier, "products"),
         images_per_product=_figure(row, tier, "images_per_product"),
         orders_per_month=_figure(row, tier, "orders_per_month"),
         api_requests_per_day=_figure(row, tier, "api_requests_per_day"),
-        price_eur=row.price_eur if row.price_eur is not None else tier.price_eur,
-        growth=row.growth if row.growth is not None else default_growth,
+        price_eur=at_mid(row.price_eur) if row.price_eur is not None else tier.price_eur,
+        growth=at_mid(row.growth) if row.growth is not None else default_growth,
     )
 
 

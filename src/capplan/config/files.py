@@ -48,7 +48,7 @@ def _load(model: type[M], path: Path, overrides: Sequence[Override], keys: froze
     if mine and isinstance(document.data, dict):
         data = document.data
         for override in mine:
-            data = apply(data, override)
+            data = apply(data, override.at_mid())
         document = Document(document.source, data, document.root)
     return validate(model, document, {o.key: o.text for o in mine})
 

@@ -6,7 +6,7 @@ import difflib
 import itertools
 import re
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,10 +14,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from capplan.config.ranges import Spread, spread
 from capplan.formulas import MAX_COUNT
 from capplan.metrics import METRICS, Status
 
@@ -355,16 +359,47 @@ def parse_rate(value: object) -> float | None:
 Rate = Annotated[float | None, BeforeValidator(parse_rate)]
 
 
+def _ranged(scalar: Any, whole: bool = False) -> PlainValidator:
+    """A number, or a range of them: `{low, mid, high}`."""
+    adapter: TypeAdapter[Any] = TypeAdapter(scalar)
+
+    def check(value: object) -> object:
+        if isinstance(value, dict):
+            return spread(value, adapter, whole)
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as error:  # the single value's own error, as if unwrapped
+            first = error.errors()[0]
+            raise PydanticCustomError(first["type"], first["msg"], first.get("ctx")) from None
+
+    return PlainValidator(check)
+
+
+# A count, an amount or a growth rate of the mix, each a single value or a range.
+CountOrRange = Annotated[int | Spread, _ranged(Count, whole=True)]
+AmountOrRange = Annotated[float | Spread, _ranged(Amount)]
+RateOrRange = Annotated[float | Spread | None, _ranged(Rate)]
+
+
 class MixRow(Model):
-    clients: Count
-    products: Count | None = None
-    images_per_product: Count | None = None
-    orders_per_month: Count | None = None
-    api_requests_per_day: Count | None = None
-    price_eur: Amount | None = None
-    growth: Rate = None
+    clients: CountOrRange
+    products: CountOrRange | None = None
+    images_per_product: CountOrRange | None = None
+    orders_per_month: CountOrRange | None = None
+    api_requests_per_day: CountOrRange | None = None
+    price_eur: AmountOrRange | None = None
+    growth: RateOrRange = None
 
 
 class Mix(Model):
     tiers: Annotated[dict[str, MixRow], Field(min_length=1)]
-    growth: Rate = None
+    growth: RateOrRange = None
+
+    @property
+    def ranged(self) -> bool:
+        """Whether any figure of the mix is a range."""
+        return isinstance(self.growth, Spread) or any(
+            isinstance(getattr(row, name), Spread)
+            for row in self.tiers.values()
+            for name in MixRow.model_fields
+        )
