@@ -113,7 +113,7 @@ def evaluate(
     if months is None:
         return today
     count = len(tiers.infrastructure_tiers)
-    shape = np.shape(today.disk_gb)
+    shape = max((np.shape(value) for value in values.values()), key=len)  # growth alone may vary
     first = np.full((count, *shape), math.inf)
     outgrown = np.full(shape, math.inf)
     state = today
