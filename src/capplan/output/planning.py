@@ -93,7 +93,7 @@ def uncertainty_data(u: Uncertainty) -> dict[str, Any]:
 
 def _ranges_section(ranged: Sequence[Input], u: Uncertainty) -> Section:
     return Section(
-        f"Ranges ({u.distribution}: low, mode at mid, high; {u.samples:,} samples, seed {u.seed})",
+        f"Ranges ({u.distribution}, mode at mid; seed {u.seed})",
         ("input", "low", "mid", "high"),
         [
             (i.name, described(i, s.low), described(i, s.mid), described(i, s.high))
@@ -105,7 +105,7 @@ def _ranges_section(ranged: Sequence[Input], u: Uncertainty) -> Section:
 
 def uncertainty_sections(u: Uncertainty, mids: dict[str, float | None]) -> list[Section]:
     spread = Section(
-        "What the ranges give today (P10: 1 sample in 10 is below, P90: 9 in 10)",
+        f"What {u.samples:,} samples give today (P10: 1 sample in 10 is below, P90: 9 in 10)",
         ("figure", "P10", "P50", "P90", "at the mids"),
         [
             (
