@@ -80,6 +80,15 @@ def test_sensitivity_uses_a_range_and_the_swing_option(run: Run, write: Write) -
     )
 
 
+def test_swing_alone_asks_for_sensitivity(run: Run) -> None:
+    data = project_json(run, "--mix", EXAMPLES / "mix.yaml", "--swing", "10%")
+    by_input = {s["input"]: s for s in data["sensitivity"]}
+    assert (by_input["essential.clients"]["low"], by_input["essential.clients"]["high"]) == (
+        450,
+        550,
+    )
+
+
 def test_sensitivity_with_growth_is_measured_at_the_horizon(run: Run) -> None:
     data = project_json(run, "--mix", EXAMPLES / "growing.yaml", "--sensitivity")
     by_input = {s["input"]: s for s in data["sensitivity"]}
@@ -299,6 +308,18 @@ def test_two_mixes_side_by_side_with_the_difference(run: Run) -> None:
         (["--scenario", "a"], "--scenario a: expected NAME=FILE"),
         (["--mix", "examples/mix.yaml", "--mix", "examples/mix.yaml"], "two scenarios have"),
         ([], "give a mix: --mix FILE"),
+        (["--scenario", "a=examples/mix.yaml", "--scenario", "b=absent.yaml"], "absent.yaml"),
+        *[
+            (
+                ["--mix", "examples/mix.yaml", "--mix", "examples/growing.yaml", *extra],
+                f"{extra[0]}: works on one mix",
+            )
+            for extra in (
+                ["--sensitivity"],
+                ["--break-even"],
+                ["--infra-tier", "scale"],
+            )
+        ],
     ],
 )
 def test_bad_scenarios_are_one_line(run: Run, args: list[str], expected: str) -> None:

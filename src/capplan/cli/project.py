@@ -42,6 +42,7 @@ def project(
         list[Path] | None,
         typer.Option(
             "--mix",
+            metavar="FILE",
             help="mix.yaml: clients per pricing tier (see examples/). Any figure may be a range "
             "{low: X, mid: Y, high: Z}. Give it twice (or use --scenario) to compare mixes.",
             show_default=False,
@@ -108,9 +109,14 @@ def project(
         ),
     ] = False,
     swing: Annotated[
-        str,
-        typer.Option("--swing", help="With --sensitivity: how far to move inputs without a range."),
-    ] = "20%",
+        str | None,
+        typer.Option(
+            "--swing",
+            help="How far --sensitivity moves an input without a range (default 20%); implies "
+            "--sensitivity.",
+            show_default=False,
+        ),
+    ] = None,
     break_even: Annotated[
         bool,
         typer.Option(
@@ -174,6 +180,15 @@ def project(
         mixes = [(name, path, calibration.apply(m)) for name, path, m in mixes]
     rate = _rate(growth)
     if len(mixes) > 1:
+        for given, option in (
+            (infra_tier, "--infra-tier"),
+            (sensitivity or swing, "--sensitivity"),
+            (break_even or target_margin, "--break-even"),
+        ):
+            if given:
+                raise typer.BadParameter(
+                    "works on one mix; compare scenarios without it", param_hint=option
+                )
         compared = scenarios.compare(mixes, tiers, thresholds, growth=rate, months=months)
         out.emit(scenarios_report(compared, calibration))
         fits = all(s.fits for s in compared)
@@ -184,7 +199,7 @@ def project(
             infra_tier=infra_tier,
             samples=samples,
             seed=seed,
-            swing=_share(swing, "--swing") if sensitivity else None,
+            swing=_share(swing or "20%", "--swing") if sensitivity or swing else None,
             target_margin_pct=None
             if not (break_even or target_margin)
             else 100 * _share(target_margin or "80%", "--target-margin"),
