@@ -25,6 +25,12 @@ class Spread:
 RANGE_KEYS = ("low", "mid", "high")
 
 
+def _where(key: str) -> dict[str, Any]:
+    """The error context that names the key of the range that is wrong (`key`, or `path` as
+    validation reads a list of keys)."""
+    return {"key": key, "path": [key]}
+
+
 def at_mid(value: float | Spread) -> float:
     """A figure's single value: a range's mid."""
     return value.mid if isinstance(value, Spread) else value
@@ -44,23 +50,23 @@ def spread(value: object, scalar: TypeAdapter[Any], whole: bool = False) -> Spre
         raise PydanticCustomError(
             "range",
             "unknown key in a range; expected low, mid (optional), high",
-            {"key": unknown[0]},
+            _where(unknown[0]),
         )
     numbers: dict[str, float] = {}
     for key in RANGE_KEYS:
         if key not in value:
             if key == "mid":
                 continue
-            raise PydanticCustomError("range", "a range needs low and high", {"key": key})
+            raise PydanticCustomError("range", "a range needs low and high", _where(key))
         try:
             number = scalar.validate_python(value[key])
         except ValidationError as error:
             from capplan.config.validation import _describe  # the words of every file error
 
             problem = _describe(error.errors()[0], BaseModel)
-            raise PydanticCustomError("range", problem, {"key": key}) from None
+            raise PydanticCustomError("range", problem, _where(key)) from None
         if number is None:
-            raise PydanticCustomError("range", "expected a number", {"key": key})
+            raise PydanticCustomError("range", "expected a number", _where(key))
         numbers[key] = float(number)
     low, high = numbers["low"], numbers["high"]
     mid = numbers.get("mid", (low + high) / 2)
