@@ -281,6 +281,18 @@ def test_ranged_growth_gives_transition_probabilities_and_months(run: Run, write
         assert later["probability"] <= earlier["probability"]
 
 
+def test_steep_ranged_growth_does_not_overflow(run: Run, write: Write) -> None:
+    path = write(
+        "mix.yaml",
+        "tiers:\n  essential: {clients: {low: 0, high: 9}, growth: {low: -50%, high: 300%}}\n",
+    )
+    result = run("project", "--mix", path, "--months", "1200", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # no numpy warning either
+    outgrown = json.loads(result.stdout)["outgrown"]
+    assert 0 < outgrown["probability"] < 1
+
+
 def test_a_static_mix_does_not_import_numpy() -> None:
     code = (
         "import sys; from capplan.cli import main; sys.argv = ['capplan', 'project', '--mix', "

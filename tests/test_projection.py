@@ -493,3 +493,16 @@ def test_a_growth_beyond_the_largest_tier_is_an_event_and_fits_false(
     assert timeline[month]["image_storage_gb"] + timeline[month]["db_size_gb"] > 2800
     for fmt in ("table", "csv", "markdown"):
         assert "needs more than Enterprise" in run("project", "--mix", path, "-f", fmt).stdout
+
+
+@pytest.mark.parametrize("growth", ["99%", "500%", "35%"])
+def test_years_of_steep_growth_end_the_road_instead_of_overflowing(
+    run: Run, write: Write, growth: str
+) -> None:
+    path = write("mix.yaml", f"tiers:\n  essential: {{clients: 5, growth: {growth}}}\n")
+    result = run("project", "--mix", path, "--months", "1200", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [e["kind"] for e in data["events"]].count("outgrown") == 1
+    last = data["timeline"][-1]
+    assert last["fits"] is False and last["clients"] == 10**12  # the ceiling of any count

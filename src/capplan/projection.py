@@ -23,7 +23,7 @@ from capplan.config import (
 from capplan.config.models import Range
 from capplan.config.ranges import at_mid
 from capplan.errors import InputError
-from capplan.formulas import Demand, Totals
+from capplan.formulas import MAX_COUNT, Demand, Totals
 from capplan.sizing import (
     CapacityStatus,
     Recommendation,
@@ -339,9 +339,11 @@ def _timeline(
     rates = {p.growth for p in rows}
     states = []
     for month in range(months + 1):
-        factor = {rate: (1 + rate) ** month for rate in rates}
-        # compound growth, to the nearest whole client
-        counts = [round(c * factor[p.growth]) for c, p in zip(start, rows, strict=True)]
+        factor = {rate: formulas.growth_factor(rate, month) for rate in rates}
+        # compound growth, to the nearest whole client (at most MAX_COUNT)
+        counts = [
+            round(min(c * factor[p.growth], MAX_COUNT)) for c, p in zip(start, rows, strict=True)
+        ]
         demand = Demand(
             clients=float(sum(counts)),
             products=float(sum(map(operator.mul, counts, products))),

@@ -19,7 +19,7 @@ import numpy as np
 
 from capplan import formulas
 from capplan.config import ThresholdsConfig, TiersConfig
-from capplan.formulas import Demand
+from capplan.formulas import MAX_COUNT, Demand
 from capplan.planning.inputs import ASSUMPTIONS, Inputs
 from capplan.sizing import fit_indexes
 
@@ -69,7 +69,9 @@ def _month(
         count = values[prefix + "clients"]
         if month is not None:
             rate = values[inputs.growth_of[plan.tier.id]]
-            count = np.rint(count * (1 + rate) ** month)  # to the nearest whole client
+            # to the nearest whole client, at most MAX_COUNT (as projection._timeline)
+            factor = np.minimum((1 + rate) ** month, MAX_COUNT)
+            count = np.rint(np.minimum(count * factor, MAX_COUNT))
         per_client = values[prefix + "products"]
         clients = clients + count
         products = products + count * per_client
@@ -107,6 +109,17 @@ def evaluate(
     months: int | None = None,
 ) -> Outcome:
     """Today's figures for every case; with `months`, when each tier is first needed."""
+    with np.errstate(over="ignore"):  # steep growth overflows to inf, then to MAX_COUNT
+        return _evaluate(inputs, values, tiers, thresholds, months)
+
+
+def _evaluate(
+    inputs: Inputs,
+    values: Mapping[str, Vector],
+    tiers: TiersConfig,
+    thresholds: ThresholdsConfig,
+    months: int | None,
+) -> Outcome:
     a = _assumptions(values, tiers)
     disk_pct = thresholds.disk_threshold_pct
     today = _month(inputs, values, a, tiers, disk_pct, None)
