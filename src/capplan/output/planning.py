@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from capplan.output.numbers import eur, figure, pct
 from capplan.output.project import projection_report
 from capplan.output.report import Cell, Report, Section, data
 from capplan.planning.analysis import Analysis
@@ -33,26 +32,12 @@ METRIC_NAMES = {
 }
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "EUR":
-        return eur(value)
-    if unit == "%":
-        return pct(value)
-    return f"{figure(value)} {unit}"
-
-
 def _share(probability: float) -> str:
     if 0 < probability < 0.001:
         return "< 0.1 %"
     if 0.999 < probability < 1:
         return "> 99.9 %"
     return f"{probability * 100:.1f} %"
-
-
-def _month(month: int | None, months: int | None) -> str:
-    return f"after {months}" if month is None else str(month)
 
 
 # --- ranges -------------------------------------------------------------------------------
@@ -103,24 +88,22 @@ def _ranges_section(ranged: Sequence[Input], u: Uncertainty) -> Section:
     )
 
 
+def _percent(probability: float) -> float:
+    """A probability as a percentage, to a tenth (0.1407 -> 14.1)."""
+    return round(probability * 100, 1)
+
+
 def uncertainty_sections(u: Uncertainty, mids: dict[str, float | None]) -> list[Section]:
     spread = Section(
         f"What {u.samples:,} samples give today (P10: 1 sample in 10 is below, P90: 9 in 10)",
-        ("figure", "P10", "P50", "P90", "at the mids"),
-        [
-            (
-                METRIC_NAMES[name][0],
-                *(_value(v, METRIC_NAMES[name][1]) for v in (p.p10, p.p50, p.p90)),
-                _value(mids[name], METRIC_NAMES[name][1]),
-            )
-            for name, p in u.metrics.items()
-        ],
+        ("figure", "unit", "P10", "P50", "P90", "at the mids"),
+        [(*METRIC_NAMES[name], p.p10, p.p50, p.p90, mids[name]) for name, p in u.metrics.items()],
     )
     tiers = Section(
-        "Infrastructure tier today: probability",
-        ("tier", "probability", ""),
+        "Infrastructure tier today",
+        ("tier", "probability %", ""),
         [
-            (tier, _share(share), "█" * round(share * 40))
+            (tier, _percent(share), "█" * round(share * 40))
             for tier, share in u.tier_probability.items()
             if share > 0
         ],
@@ -128,11 +111,7 @@ def uncertainty_sections(u: Uncertainty, mids: dict[str, float | None]) -> list[
     sections = [_ranges_section(u.ranged, u), spread, tiers]
     if u.months is not None:
         rows: list[Sequence[Cell]] = [
-            (
-                t.to,
-                _share(t.probability),
-                *(_month(m, u.months) for m in (t.month_p10, t.month_p50, t.month_p90)),
-            )
+            (t.to, _percent(t.probability), t.month_p10, t.month_p50, t.month_p90)
             for t in u.transitions
         ]
         if u.outgrown is not None and u.outgrown.probability > 0:
@@ -140,15 +119,17 @@ def uncertainty_sections(u: Uncertainty, mids: dict[str, float | None]) -> list[
             rows.append(
                 (
                     "more than the largest tier",
-                    _share(o.probability),
-                    *(_month(m, u.months) for m in (o.month_p10, o.month_p50, o.month_p90)),
+                    _percent(o.probability),
+                    o.month_p10,
+                    o.month_p50,
+                    o.month_p90,
                 )
             )
         sections.append(
             Section(
-                f"Tier transitions within {u.months} months (month at P10 / P50 / P90)",
-                ("to", "probability", "month P10", "month P50", "month P90"),
-                rows or [("-", "no transition in any sample", "-", "-", "-")],
+                f"Tier transitions within {u.months} months (-: not within them)",
+                ("to", "probability %", "month P10", "month P50", "month P90"),
+                rows or [("no transition in any sample", None, None, None, None)],
             )
         )
     return sections
@@ -201,24 +182,21 @@ def sensitivity_section(s: Sensitivity) -> Section:
             "input",
             "low",
             "high",
-            "cost at low",
-            "cost at high",
-            "disk at low",
-            "disk at high",
+            "cost at low EUR",
+            "cost at high EUR",
+            "disk at low GB",
+            "disk at high GB",
             "tier at low",
             "tier at high",
         ),
         [
             (
                 ("* " if w.changes_tier else "") + w.input,
-                figure(w.low) if w.low >= 1 or w.low == 0 else f"{w.low:.3g}",
-                figure(w.high) if w.high >= 1 or w.high == 0 else f"{w.high:.3g}",
-                eur(w.monthly_cost_eur[0]),
-                eur(w.monthly_cost_eur[1]),
-                f"{figure(w.disk_gb[0])} GB",
-                f"{figure(w.disk_gb[1])} GB",
-                w.infra_tier[0],
-                w.infra_tier[1],
+                w.low,
+                w.high,
+                *w.monthly_cost_eur,
+                *w.disk_gb,
+                *w.infra_tier,
             )
             for w in s.swings
         ],
@@ -272,42 +250,30 @@ def _bars(pair: tuple[float, float], base: float, widest: float, half: int) -> s
 
 
 def break_even_sections(b: BreakEven) -> list[Section]:
-    def clients(n: int | None) -> str:
-        return "not on any tier" if n is None else f"{n:,} clients"
-
     summary = Section(
         "Break-even at today's mix",
         ("", ""),
         [
-            ("clients today", f"{b.clients_today:,.0f}"),
-            ("revenue per client", f"EUR {b.revenue_per_client_eur:,.2f} a month"),
-            ("disk per client", f"{figure(b.disk_gb_per_client)} GB"),
-            ("support and development", f"EUR {b.fixed_eur:,.0f} a month"),
-            ("0 % gross margin (break-even)", clients(b.clients_zero_margin)),
-            (f"{b.target_margin_pct:g} % gross margin (target)", clients(b.clients_target_margin)),
+            ("clients today", b.clients_today),
+            ("revenue per client, EUR a month", b.revenue_per_client_eur),
+            ("disk per client, GB", b.disk_gb_per_client),
+            ("support and development, EUR a month", b.fixed_eur),
+            ("clients for 0 % gross margin (break-even)", b.clients_zero_margin),
+            (f"clients for {b.target_margin_pct:g} % gross margin", b.clients_target_margin),
         ],
         header=False,
     )
     per_client = Section(
-        "Infrastructure cost per client at today's mix",
-        ("tier", "clients", "monthly infra", "cost per client"),
+        "Infrastructure cost per client at today's mix (-: this mix never lands on the tier)",
+        ("tier", "clients from", "clients to", "infra EUR", "EUR per client", "down to EUR"),
         [
             (
                 row.infra_tier,
-                "-"
-                if row.clients_from is None
-                else f"{row.clients_from:,}-{row.clients_to:,}"
-                if row.clients_to is not None
-                else f"{row.clients_from:,}+",
-                eur(row.infra_eur),
-                "never at this mix"
-                if row.cost_per_client_eur_from is None
-                else f"EUR {row.cost_per_client_eur_from:,.2f}"
-                + (
-                    f" down to {row.cost_per_client_eur_to:,.2f}"
-                    if row.cost_per_client_eur_to is not None
-                    else ""
-                ),
+                row.clients_from,
+                row.clients_to,
+                row.infra_eur,
+                row.cost_per_client_eur_from,
+                row.cost_per_client_eur_to,
             )
             for row in b.cost_per_client
         ],
