@@ -11,7 +11,8 @@ A mix's rows are keyed by pricing tier, so the benchmark writes a tiers.yaml wit
 tiers as rows (the packaged four plus generated plans) into a temporary directory. Every row has
 its own client count and growth, so that no shortcut through identical rows flatters the result.
 `python -c pass` is timed in the same run as the floor of any command; each time is also printed
-as a ratio to it. Peak memory is the largest resident set of the command's process.
+as a ratio to it. Peak memory is the largest resident set of the command's process; CPU time (user +
+system) is printed beside the wall time, which a busy machine inflates.
 
 Run: .venv/bin/python benchmarks/project.py [--runs N] [--against ../main]
 """
@@ -180,7 +181,7 @@ def main() -> int:
         write_inputs(args.write)
         return 0
     project = [sys.executable, "-m", "capplan", "project"]
-    results: list[tuple[str, float, float, float]] = []  # name, ms, MiB, target ms
+    results: list[tuple[str, float, float, float, float]] = []  # name, ms, MiB, CPU ms, target
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         # A child's peak memory counts the pages it was forked with: keep this process small.
@@ -200,15 +201,15 @@ def main() -> int:
                 command = [*project, *files, "--format", fmt]
                 if "--months" not in files:
                     command += ["--months", "120"]
-                ms, mib, _ = measure(command, args.runs)
-                results.append((f"{label}, {fmt}", ms, mib, target))
+                ms, mib, cpu = measure(command, args.runs)
+                results.append((f"{label}, {fmt}", ms, mib, cpu, target))
         print(f"{'python -c pass (baseline)':60} {floor:8.1f} ms {floor_mib:7.1f} MiB")
         missed = 0
-        for label, ms, mib, target in results:
+        for label, ms, mib, cpu, target in results:
             verdict = "meets" if ms < target else "MISSES"
             missed += ms >= target
             print(
-                f"{'project, ' + label:60} {ms:8.1f} ms {mib:7.1f} MiB "
+                f"{'project, ' + label:60} {ms:8.1f} ms {mib:7.1f} MiB {cpu:7.1f} ms CPU "
                 f"{ms / floor:6.1f}x baseline; target < {target:,.0f} ms: {verdict}"
             )
         if args.against is not None:
