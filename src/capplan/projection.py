@@ -337,13 +337,16 @@ def _timeline(
     requests = [p.api_requests_per_day for p in rows]
     prices = [p.price_eur for p in rows]
     rates = {p.growth for p in rows}
+    most = max(start, default=0.0)
     states = []
     for month in range(months + 1):
         factor = {rate: formulas.growth_factor(rate, month) for rate in rates}
         # compound growth, to the nearest whole client (at most MAX_COUNT)
-        counts = [
-            round(min(c * factor[p.growth], MAX_COUNT)) for c, p in zip(start, rows, strict=True)
-        ]
+        pairs = zip(start, rows, strict=True)
+        if most * max(factor.values(), default=1.0) <= MAX_COUNT:
+            counts = [round(c * factor[p.growth]) for c, p in pairs]
+        else:
+            counts = [round(min(c * factor[p.growth], MAX_COUNT)) for c, p in pairs]
         demand = Demand(
             clients=float(sum(counts)),
             products=float(sum(map(operator.mul, counts, products))),
