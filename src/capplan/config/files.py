@@ -11,7 +11,8 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from capplan.config.document import Document, read_yaml
-from capplan.config.models import PLAN_FIGURES, Mix, ThresholdsConfig, TiersConfig
+from capplan.config.mix import Mix
+from capplan.config.models import PLAN_FIGURES, ThresholdsConfig, TiersConfig
 from capplan.config.overrides import THRESHOLDS_KEYS, TIERS_KEYS, Override, apply
 from capplan.config.validation import validate
 from capplan.errors import ConfigError
