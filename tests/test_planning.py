@@ -23,7 +23,7 @@ from capplan.planning.sampling import sample, triangular
 from capplan.projection import project
 from capplan.sizing import fit, fit_indexes
 
-from .conftest import EXAMPLES, ROOT, Run
+from .conftest import EXAMPLES, Run
 
 Write = Callable[[str, str], Path]
 TIERS = config.load_tiers()
@@ -293,16 +293,16 @@ def test_steep_ranged_growth_does_not_overflow(run: Run, write: Write) -> None:
     assert 0 < outgrown["probability"] < 1
 
 
-def test_a_static_mix_does_not_import_numpy() -> None:
+def test_a_static_mix_does_not_import_numpy(tmp_path: Path) -> None:
     code = (
         "import sys; from capplan.cli import main; sys.argv = ['capplan', 'project', '--mix', "
         f"{str(EXAMPLES / 'growing.yaml')!r}, '-o', 'out.json', '-f', 'json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\nprint('numpy' in sys.modules)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    Path(ROOT / "out.json").unlink()
+    assert (tmp_path / "out.json").is_file(), result.stderr
     assert result.stdout.strip() == "False"
 
 
