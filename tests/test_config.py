@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from capplan import config
 from capplan.errors import ConfigError
@@ -360,3 +362,62 @@ def test_a_bad_value_given_with_set_names_set(run: Run, assignment: str, key: st
     assert result.exit_code == 2
     assert result.stderr.startswith(f"capplan tiers: error: --set {assignment}: {key}: ")
     assert result.stderr.count("\n") == 1
+
+
+# --- the mix loader at scale ------------------------------------------------------------------
+
+
+def work_of(action: Callable[[], object]) -> int:
+    """The work an action does, counted rather than timed: every line of Python it executes and
+    every function it calls, C functions included (a busy machine does not change the count)."""
+    count = 0
+
+    def trace(frame: object, event: str, arg: object) -> object:
+        nonlocal count
+        count += 1
+        return trace
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        nonlocal count
+        count += event == "c_call"
+
+    sys.settrace(trace)  # type: ignore[arg-type]
+    sys.setprofile(profile)
+    try:
+        action()
+    finally:
+        sys.settrace(None)
+        sys.setprofile(None)
+    return count
+
+
+def big_mix(folder: Path, rows: int) -> tuple[Path, config.TiersConfig]:
+    """A mix of `rows` plans, with a tiers config that has a pricing tier for each."""
+    data = yaml.safe_load(tiers_text())
+    plan = data["pricing_tiers"][0]
+    data["pricing_tiers"] += [{**plan, "id": f"plan{n}"} for n in range(rows)]
+    tiers = config.TiersConfig.model_validate(data)
+    lines = [f"  plan{n}: {{clients: {n % 97}, products: {n % 150}}}" for n in range(rows)]
+    path = folder / f"mix-{rows}.yaml"
+    path.write_text("tiers:\n" + "\n".join(lines) + "\ngrowth: 2%\n", encoding="utf-8")
+    return path, tiers
+
+
+def test_the_mix_loader_grows_linearly_with_the_rows(tmp_path: Path) -> None:
+    small_path, small_tiers = big_mix(tmp_path, 150)
+    large_path, large_tiers = big_mix(tmp_path, 1500)
+    small = work_of(lambda: config.load_mix(small_path, small_tiers))
+    large = work_of(lambda: config.load_mix(large_path, large_tiers))
+    assert len(config.load_mix(large_path, large_tiers).tiers) == 1500
+    assert large < 15 * small, f"10x the rows cost {large / small:.1f}x the work"
+
+
+def test_yaml_is_read_by_libyaml_with_its_line_marks(write: Write) -> None:
+    from capplan.config import document
+
+    if yaml.__with_libyaml__:
+        assert document.SafeLoader.__name__ == "CSafeLoader"
+    path = write("mix.yaml", "# a comment\ntiers:\n  essential:\n    clients: 3\n    colour: red\n")
+    with pytest.raises(ConfigError) as error:
+        config.load_mix(path, config.load_tiers())
+    assert (error.value.line, error.value.key) == (5, "tiers.essential.colour")

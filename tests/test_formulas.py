@@ -133,3 +133,19 @@ def test_assumptions_are_the_seeds() -> None:
         )
         == A
     )
+
+
+@pytest.mark.parametrize(
+    ("rate", "month", "expected"),
+    [
+        (0.05, 0, 1.0),
+        (0.05, 12, 1.05**12),
+        (-0.5, 3, 0.125),
+        (0.99, 1200, 10**12),
+        (4.0, 40, 10**12),
+    ],
+)
+def test_growth_factor_compounds_up_to_the_ceiling(
+    rate: float, month: int, expected: float
+) -> None:
+    assert formulas.growth_factor(rate, month) == expected

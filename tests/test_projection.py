@@ -73,7 +73,8 @@ def test_scale_target_on_scale_reproduces_the_revenue_versus_cost_table() -> Non
     assert c.gross_margin_pct == pytest.approx(94.2, abs=0.05)
     # 1,521 GB on 2,000 GB is over the 70 % warning level: capplan says so
     assert not p.recommendation.fits
-    assert any("disk 1,521 GB > 1,400 GB" in w for w in p.warnings)
+    assert "disk 1,521 GB > 1,400 GB" in p.recommendation.reason
+    assert p.recommendation.smallest_fitting_tier == "enterprise"
 
 
 def test_scale_target_recommendation_is_enterprise_on_disk() -> None:
@@ -282,9 +283,14 @@ def test_project_json_contract(run: Run) -> None:
     } <= set(data["timeline"][0])
     assert len(data["timeline"]) == 13
     for event in data["events"]:
-        assert event["kind"] in ("transition", "threshold")
+        assert event["kind"] in ("transition", "threshold", "outgrown")
         assert "month" in event and "what" in event
-        assert ("from" in event and "to" in event) or "level" in event
+        if event["kind"] == "transition":
+            assert "from" in event and "to" in event
+        elif event["kind"] == "threshold":
+            assert "level" in event
+        else:  # 1,000 clients at 5 % a month outgrow Enterprise's disk in month 7
+            assert (event["month"], event["from"]) == (7, "enterprise")
     assert data["assumptions"]["orders_retained_months"] == 1
 
 
@@ -391,3 +397,112 @@ def test_bad_growth_option(run: Run) -> None:
     result = run("project", "--mix", EXAMPLES / "mix.yaml", "--growth", "fast")
     assert result.exit_code == 2
     assert "expected a monthly percentage such as 5%" in result.stderr
+
+
+# --- a tier that does not fit, forced or the largest ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mix", "forced", "fits", "chosen_by", "over", "instead"),
+    [
+        (
+            "scale-target.yaml",
+            "scale",
+            False,
+            "--infra-tier",
+            "disk 1,521 GB > 1,400 GB",
+            "enterprise",
+        ),
+        (
+            "scale-target.yaml",
+            "large",
+            False,
+            "--infra-tier",
+            "clients 1,000 > 500 max",
+            "enterprise",
+        ),
+        ("mix.yaml", "starter", False, "--infra-tier", "clients 1,000 > 50 max", "enterprise"),
+        ("huge", "medium", False, "--infra-tier", "disk 54,510 GB > 350 GB", None),
+        ("huge", None, False, "largest tier: none fits", "disk 54,510 GB > 2,800 GB", None),
+        ("scale-target.yaml", "enterprise", True, "--infra-tier", None, "enterprise"),
+        ("mix.yaml", None, True, "smallest tier that fits", None, None),
+    ],
+)
+def test_a_tier_that_does_not_fit_says_so_once(
+    run: Run,
+    write: Write,
+    mix: str,
+    forced: str | None,
+    fits: bool,
+    chosen_by: str,
+    over: str | None,
+    instead: str | None,
+) -> None:
+    path = (
+        write(
+            "huge.yaml",
+            "tiers:\n  enterprise: {clients: 3000, products: 3000, "
+            "orders_per_month: 4000, api_requests_per_day: 5000}\n",
+        )
+        if mix == "huge"
+        else EXAMPLES / mix
+    )
+    args = ["project", "--mix", path, *(["--infra-tier", forced] if forced else [])]
+    table = run(*args)
+    assert table.exit_code == 0, table.stderr
+    result = run(*args, "--format", "json")
+    r = json.loads(result.stdout)["recommendation"]
+    assert (r["fits"], r["chosen_by"]) == (fits, chosen_by)
+    assert ("smallest_fitting_tier" in r) == (forced is not None)
+    if forced:
+        assert r["smallest_fitting_tier"] == instead
+    text = table.stdout.lower()
+    if fits:
+        assert "does not fit" not in text and "over its limit" not in text
+        return
+    assert text.count("does not fit") == 1, table.stdout
+    assert "warning:" not in text
+    assert over is not None and over in table.stdout
+    summary = table.stdout[table.stdout.index("=> ") :]
+    assert "does not fit" in summary
+    if forced and instead:
+        assert f"the smallest tier that fits is {instead}" in summary
+    else:
+        assert "split the platform or add a tier" in summary
+    assert over.split()[0] in r["binding"]  # what the tier cannot hold, not why the one below
+
+
+def test_a_growth_beyond_the_largest_tier_is_an_event_and_fits_false(
+    run: Run, write: Write
+) -> None:
+    path = write(
+        "mix.yaml",
+        "tiers:\n  business: {clients: 400, products: 1000, orders_per_month: 2000}\ngrowth: 10%\n",
+    )
+    data = json.loads(run("project", "--mix", path, "--months", "24", "-f", "json").stdout)
+    outgrown = [e for e in data["events"] if e["kind"] == "outgrown"]
+    assert len(outgrown) == 1
+    month = outgrown[0]["month"]
+    assert outgrown[0]["what"] == "needs more than Enterprise: split the platform or add a tier"
+    assert outgrown[0]["from"] == "enterprise"
+    timeline = data["timeline"]
+    assert all("fits" not in m for m in timeline[:month])
+    assert all(m["fits"] is False for m in timeline[month:])
+    # the month before still fits on Enterprise's disk, the month itself does not
+    assert timeline[month - 1]["image_storage_gb"] + timeline[month - 1]["db_size_gb"] <= 2800
+    assert timeline[month]["image_storage_gb"] + timeline[month]["db_size_gb"] > 2800
+    for fmt in ("table", "csv", "markdown"):
+        assert "needs more than Enterprise" in run("project", "--mix", path, "-f", fmt).stdout
+
+
+@pytest.mark.parametrize("growth", ["99%", "500%", "35%"])
+def test_years_of_steep_growth_end_the_road_instead_of_overflowing(
+    run: Run, write: Write, growth: str
+) -> None:
+    path = write("mix.yaml", f"tiers:\n  essential: {{clients: 5, growth: {growth}}}\n")
+    result = run("project", "--mix", path, "--months", "1200", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [e["kind"] for e in data["events"]].count("outgrown") == 1
+    last = data["timeline"][-1]
+    assert last["fits"] is False and last["clients"] == 10**12  # the ceiling of any count

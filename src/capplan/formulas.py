@@ -134,6 +134,15 @@ def totals(demand: Demand, a: Assumptions) -> Totals:
     )
 
 
+def growth_factor(rate: float, month: int) -> float:
+    """Compound monthly growth, (1 + rate) ** month, at most MAX_COUNT (years of steep growth
+    overflow a float)."""
+    try:
+        return min((1 + rate) ** month, MAX_COUNT)
+    except OverflowError:
+        return MAX_COUNT
+
+
 def bandwidth_cost(egress_tb: float, provider: BandwidthProvider) -> float:
     """A month's egress bill in the provider's currency."""
     included = egress_tb if provider.included_tb is None else min(egress_tb, provider.included_tb)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,8 +21,9 @@ from capplan.config import (
     TiersConfig,
 )
 from capplan.config.models import Range
+from capplan.config.ranges import at_mid
 from capplan.errors import InputError
-from capplan.formulas import Demand, Totals
+from capplan.formulas import MAX_COUNT, Demand, Totals
 from capplan.sizing import (
     CapacityStatus,
     Recommendation,
@@ -127,6 +129,7 @@ class Month:
     infra_tier: str
     infra_eur: float
     disk_limit_gb: float
+    fits: bool = True  # False: not even the largest tier holds this month's load
 
     @property
     def disk_gb(self) -> float:
@@ -137,7 +140,7 @@ class Month:
 @dataclass(frozen=True, slots=True)
 class Event:
     month: int
-    kind: str  # "transition" or "threshold"
+    kind: str  # "transition", "threshold", or "outgrown": not even the largest tier fits
     what: str
     from_tier: str | None = field(default=None, metadata={"json": "from"})
     to_tier: str | None = field(default=None, metadata={"json": "to"})
@@ -162,13 +165,15 @@ class Projection:
 
 
 def profiles(mix: Mix, tiers: TiersConfig, growth: float | None = None) -> list[ClientProfile]:
-    """The mix's rows with every figure settled: the row's own, else its plan's."""
-    default_growth = growth if growth is not None else (mix.growth or 0.0)
+    """The mix's rows with every figure settled: the row's own, else its plan's; a range at its
+    mid."""
+    if growth is None:
+        growth = 0.0 if mix.growth is None else at_mid(mix.growth)
     result = []
     for tier in tiers.pricing_tiers:  # in the order of tiers.yaml, not of the mix
         row = mix.tiers.get(tier.id)
         if row is not None:
-            result.append(_profile(tier, row, default_growth))
+            result.append(_profile(tier, row, growth))
     return result
 
 
@@ -178,19 +183,19 @@ def _figure(row: MixRow, tier: PricingTier, name: str) -> int:
         value = getattr(tier, name)
     if value is None:  # load_mix refuses this; a direct caller gets a plain error
         raise ValueError(f"{tier.id}: {name} is unlimited in the plan and not given")
-    return int(value)
+    return int(at_mid(value))
 
 
 def _profile(tier: PricingTier, row: MixRow, default_growth: float) -> ClientProfile:
     return ClientProfile(
         tier=tier,
-        clients=row.clients,
+        clients=at_mid(row.clients),
         products=_figure(row, tier, "products"),
         images_per_product=_figure(row, tier, "images_per_product"),
         orders_per_month=_figure(row, tier, "orders_per_month"),
         api_requests_per_day=_figure(row, tier, "api_requests_per_day"),
-        price_eur=row.price_eur if row.price_eur is not None else tier.price_eur,
-        growth=row.growth if row.growth is not None else default_growth,
+        price_eur=at_mid(row.price_eur) if row.price_eur is not None else tier.price_eur,
+        growth=at_mid(row.growth) if row.growth is not None else default_growth,
     )
 
 
@@ -273,8 +278,6 @@ def project(
     )
     revenue = sum(p.clients * p.price_eur for p in rows)
     warnings = [note for p in rows for note in p.over_plan()]
-    if infra_tier is not None and not recommendation.fits:
-        warnings.append(f"{infra_tier} was asked for with --infra-tier: {recommendation.reason}")
     projection = Projection(
         lines=tuple(_line(p) for p in rows),
         totals=result,
@@ -314,11 +317,6 @@ def _line(p: ClientProfile) -> TierLine:
     )
 
 
-def clients_at(profile: ClientProfile, month: int) -> int:
-    """Client count after `month` months of compound growth, to the nearest whole client."""
-    return round(profile.clients * (1 + profile.growth) ** month)
-
-
 @dataclass(frozen=True, slots=True)
 class _MonthState:
     month: Month
@@ -329,13 +327,36 @@ class _MonthState:
 def _timeline(
     rows: Sequence[ClientProfile], tiers: TiersConfig, disk_pct: float, months: int
 ) -> list[_MonthState]:
+    """Month by month, with each plan's figures held as one vector over the plans: the cost is a
+    few sums per month, not an object per plan per month."""
     infra = tiers.infrastructure_tiers
+    start = [p.clients for p in rows]
+    products = [p.products for p in rows]
+    images = [p.products * p.images_per_product for p in rows]
+    orders = [p.orders_per_month for p in rows]
+    requests = [p.api_requests_per_day for p in rows]
+    prices = [p.price_eur for p in rows]
+    rates = {p.growth for p in rows}
+    most = max(start, default=0.0)
     states = []
     for month in range(months + 1):
-        counts = [(p, float(clients_at(p, month))) for p in rows]
-        result = formulas.totals(combined_demand(counts), tiers.assumptions)
-        index = fit(infra, result.clients, result.disk_gb, disk_pct).index
-        tier = infra[index]
+        factor = {rate: formulas.growth_factor(rate, month) for rate in rates}
+        # compound growth, to the nearest whole client (at most MAX_COUNT)
+        pairs = zip(start, rows, strict=True)
+        if most * max(factor.values(), default=1.0) <= MAX_COUNT:
+            counts = [round(c * factor[p.growth]) for c, p in pairs]
+        else:
+            counts = [round(min(c * factor[p.growth], MAX_COUNT)) for c, p in pairs]
+        demand = Demand(
+            clients=float(sum(counts)),
+            products=float(sum(map(operator.mul, counts, products))),
+            product_images=float(sum(map(operator.mul, counts, images))),
+            orders_per_month=float(sum(map(operator.mul, counts, orders))),
+            api_requests_per_day=float(sum(map(operator.mul, counts, requests))),
+        )
+        result = formulas.totals(demand, tiers.assumptions)
+        chosen = fit(infra, result.clients, result.disk_gb, disk_pct)
+        tier = chosen.tier
         states.append(
             _MonthState(
                 month=Month(
@@ -345,16 +366,22 @@ def _timeline(
                     image_storage_gb=result.image_storage_gb,
                     db_size_gb=result.db_size_gb,
                     egress_tb_per_month=result.egress_tb_per_month,
-                    revenue_eur=sum(p.price_eur * c for p, c in counts),
+                    revenue_eur=sum(map(operator.mul, prices, counts)),
                     infra_tier=tier.id,
                     infra_eur=tier.monthly_cost_eur.typical,
                     disk_limit_gb=tier.disk_limit_gb(disk_pct),
+                    fits=chosen.fits,
                 ),
                 totals=result,
-                tier_index=index,
+                tier_index=chosen.index,
             )
         )
     return states
+
+
+def outgrown(largest: str) -> str:
+    """What to do when not even the largest tier holds the platform."""
+    return f"needs more than {largest}: split the platform or add a tier"
 
 
 def _transitions(source: int, target: int, infra: Sequence[InfraTier], month: int) -> list[Event]:
@@ -393,8 +420,13 @@ def _events(
         for level in ("warning", "critical")
         if value > thresholds.capacity[metric].level(level)
     }
+    largest = tiers.infrastructure_tiers[-1]
+    if not states[0].month.fits:
+        events.append(Event(0, "outgrown", outgrown(largest.name), from_tier=largest.id))
     for previous, state in itertools.pairwise(states):
         month = state.month.month
+        if previous.month.fits and not state.month.fits:
+            events.append(Event(month, "outgrown", outgrown(largest.name), from_tier=largest.id))
         events += _transitions(
             previous.tier_index, state.tier_index, tiers.infrastructure_tiers, month
         )

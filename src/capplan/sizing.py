@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from capplan.config import InfraTier, Level, ThresholdsConfig
 from capplan.formulas import Totals
@@ -71,7 +72,11 @@ class TierFit:
     @property
     def binding(self) -> str:
         """The dimension that decides the tier: the one that rules out the tier below, or on the
-        smallest tier the one nearest its limit."""
+        smallest tier the one nearest its limit; on a tier that does not fit, what it cannot
+        hold."""
+        if not self.fits:
+            kinds = {misfit.dimension for misfit in self.reasons[self.index]}
+            return "clients and disk" if len(kinds) == 2 else kinds.pop()
         if self.index == 0:
             tier = self.tiers[0]
             client_use = self.clients / tier.max_clients if tier.max_clients else 0.0
@@ -97,6 +102,32 @@ class TierFit:
         return max(0, int(most - self.clients))
 
 
+def holds(tier: InfraTier, clients: Any, disk_gb: Any, disk_pct: float) -> Any:
+    """The rule: whether `tier` holds the load (clients and disk). Elementwise on numpy arrays,
+    so that a thousand sampled loads are sized by the same rule as one."""
+    disk_ok = disk_gb <= tier.disk_limit_gb(disk_pct)
+    if tier.max_clients is None or clients is None:
+        return disk_ok
+    return (clients <= tier.max_clients) & disk_ok
+
+
+def fit_indexes(
+    tiers: Sequence[InfraTier], clients: Any, disk_gb: Any, disk_pct: float
+) -> tuple[Any, Any]:
+    """`fit` for numpy arrays of loads: each load's tier index (the smallest that holds it, else
+    the largest) and whether it fits."""
+    import numpy as np
+
+    shape = np.broadcast(clients, disk_gb).shape
+    index = np.full(shape, len(tiers) - 1)
+    fits = np.zeros(shape, dtype=bool)
+    for position in reversed(range(len(tiers))):
+        ok = holds(tiers[position], clients, disk_gb, disk_pct)
+        index = np.where(ok, position, index)
+        fits |= ok
+    return index, fits
+
+
 def fit(
     tiers: Sequence[InfraTier],
     clients: float | None,
@@ -110,7 +141,10 @@ def fit(
     if forced is not None:
         index = [tier.id for tier in tiers].index(forced)
     else:
-        index = next((i for i, why in enumerate(reasons) if not why), len(tiers) - 1)
+        index = next(
+            (i for i, tier in enumerate(tiers) if holds(tier, clients, disk_gb, disk_pct)),
+            len(tiers) - 1,
+        )
     return TierFit(tuple(tiers), index, reasons, clients or 0.0, disk_gb, disk_pct)
 
 
@@ -135,6 +169,7 @@ class Recommendation:
     disk_threshold_pct: float
     runway_clients: int | None  # more clients (same mix) before the next tier; None: no limit
     forced: bool = False
+    smallest_fitting_tier: str | None = None  # when forced: the tier that would be recommended
 
 
 def recommend(
@@ -155,6 +190,7 @@ def recommend(
         for tier, why in zip(tiers[: chosen.index], chosen.reasons[: chosen.index], strict=True)
         if why
     )
+    smallest = chosen if forced is None else fit(tiers, clients, disk_gb, disk_pct)
     if not chosen.fits:
         reason = "does not fit: " + "; ".join(str(m) for m in chosen.reasons[chosen.index])
         if forced is None:
@@ -176,6 +212,7 @@ def recommend(
         disk_threshold_pct=disk_pct,
         runway_clients=chosen.runway_clients,
         forced=forced is not None,
+        smallest_fitting_tier=smallest.tier.id if smallest.fits else None,
     )
 
 

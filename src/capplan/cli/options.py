@@ -23,7 +23,7 @@ from capplan.output.formats import GENERAL, Format
 if TYPE_CHECKING:
     import datetime as dt
 
-    from capplan.config import ThresholdsConfig, TiersConfig
+    from capplan.config import Override, ThresholdsConfig, TiersConfig
     from capplan.output.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,14 +67,19 @@ class Config:
 
     tiers: TiersConfig
     thresholds: ThresholdsConfig
+    overrides: tuple[
+        Override, ...
+    ] = ()  # the --set values (a range among them: project samples it)
 
     @classmethod
     def load(cls, tiers: Path | None, thresholds: Path | None, sets: list[str] | None) -> Config:
         from capplan import config
 
-        overrides = [config.parse_override(text) for text in sets or []]
+        overrides = tuple(config.parse_override(text) for text in sets or [])
         return cls(
-            config.load_tiers(tiers, overrides), config.load_thresholds(thresholds, overrides)
+            config.load_tiers(tiers, overrides),
+            config.load_thresholds(thresholds, overrides),
+            overrides,
         )
 
 

@@ -11,7 +11,7 @@ from capplan.cli.frame import app
 from capplan.cli.options import Config, Output, config_options, output_options
 
 
-def _rate(value: str | None) -> float | None:
+def _rate(value: str | None, option: str = "--growth") -> float | None:
     if value is None:
         return None
     from capplan.config import parse_rate
@@ -19,7 +19,17 @@ def _rate(value: str | None) -> float | None:
     try:
         return parse_rate(value)
     except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+        raise typer.BadParameter(str(error), param_hint=option) from None
+
+
+def _share(value: str, option: str) -> float:
+    """A percentage strictly between 0 and 100 %, as a fraction."""
+    rate = _rate(value, option)
+    if rate is None or not 0 < rate < 1:
+        raise typer.BadParameter(
+            f"expected a percentage above 0 and below 100%, got {value!r}", param_hint=option
+        )
+    return rate
 
 
 @app.command()
@@ -29,9 +39,24 @@ def project(
     config: Config,
     out: Output,
     mix: Annotated[
-        Path,
-        typer.Option("--mix", help="mix.yaml: clients per pricing tier (see examples/)."),
-    ],
+        list[Path] | None,
+        typer.Option(
+            "--mix",
+            metavar="FILE",
+            help="mix.yaml: clients per pricing tier (see examples/). Any figure may be a range "
+            "{low: X, mid: Y, high: Z}. Give it twice (or use --scenario) to compare mixes.",
+            show_default=False,
+        ),
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            metavar="NAME=FILE",
+            help="A mix to compare, with its name: --scenario plan-a=a.yaml (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     growth: Annotated[
         str | None,
         typer.Option(
@@ -60,27 +85,129 @@ def project(
             show_default=False,
         ),
     ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            min=100,
+            max=1_000_000,
+            help="With ranges: how many projections to sample.",
+        ),
+    ] = 10_000,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", min=0, help="With ranges: the random seed; the same seed, the same output."
+        ),
+    ] = 0,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="Move each input and assumption alone to its low and high (its range, or "
+            "mid -/+ --swing) and rank them by how much they move cost and disk.",
+        ),
+    ] = False,
+    swing: Annotated[
+        str | None,
+        typer.Option(
+            "--swing",
+            help="How far --sensitivity moves an input without a range (default 20%); implies "
+            "--sensitivity.",
+            show_default=False,
+        ),
+    ] = None,
+    break_even: Annotated[
+        bool,
+        typer.Option(
+            "--break-even",
+            help="Clients needed (at today's mix) for a zero and for the target gross margin, "
+            "and a client's cost on each infrastructure tier.",
+        ),
+    ] = False,
+    target_margin: Annotated[
+        str | None,
+        typer.Option(
+            "--target-margin",
+            help="The gross margin that break-even aims for (default 80%); implies --break-even.",
+            show_default=False,
+        ),
+    ] = None,
+    calibrate: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--calibrate",
+            metavar="FILE",
+            help="JSON of 'capplan images stats' or 'capplan check --db' (repeatable): replace "
+            "the assumptions they measure.",
+            show_default=False,
+        ),
+    ] = None,
+    require_fit: Annotated[
+        bool,
+        typer.Option(
+            "--require-fit",
+            help="Exit 1 when the plan does not fit within the horizon: today's tier or any "
+            "month of the timeline (with ranges: in more than 1 sample in 10). For CI and "
+            "budget gates.",
+        ),
+    ] = False,
 ) -> None:
     """Project a tier mix: totals, the infrastructure tier it needs and why, costs, growth.
 
     Totals, capacity thresholds, the recommended infrastructure tier with the reason for each
     smaller tier, costs and margin, bandwidth cost per provider, backups; with growth, a
-    month-by-month timeline with every tier transition and threshold crossed.
+    month-by-month timeline with every tier transition and threshold crossed. With ranges in the
+    mix: P10/P50/P90, the probability of each tier and of each transition, and the tier that
+    fits at P90. Two or more mixes: one column each, and the difference.
 
     Example: capplan project --mix examples/mix.yaml --growth 5% --months 36
     """
     from capplan.config import load_mix
-    from capplan.output.project import projection_report
-    from capplan.projection import project as run_projection
+    from capplan.output.planning import analysis_report, scenarios_report
+    from capplan.planning import analysis, scenarios
+    from capplan.planning.calibration import calibrate as measure
 
     tiers, thresholds = config.tiers, config.thresholds
-    mix_config = load_mix(mix, tiers)
-    result = run_projection(
-        mix_config,
-        tiers,
-        thresholds,
-        growth=_rate(growth),
-        months=months,
-        infra_tier=infra_tier,
-    )
-    out.emit(projection_report(result))
+    named = scenarios.named(scenario or [], [str(path) for path in mix or []])
+    if not named:
+        raise typer.BadParameter("give a mix: --mix FILE", param_hint="--mix")
+    calibration = measure(tiers, calibrate) if calibrate else None
+    if calibration is not None:
+        tiers = calibration.tiers
+    mixes = [(name, path, load_mix(Path(path), tiers)) for name, path in named]
+    if calibration is not None:
+        mixes = [(name, path, calibration.apply(m)) for name, path, m in mixes]
+    rate = _rate(growth)
+    if len(mixes) > 1:
+        for given, option in (
+            (infra_tier, "--infra-tier"),
+            (sensitivity or swing, "--sensitivity"),
+            (break_even or target_margin, "--break-even"),
+        ):
+            if given:
+                raise typer.BadParameter(
+                    "works on one mix; compare scenarios without it", param_hint=option
+                )
+        compared = scenarios.compare(mixes, tiers, thresholds, growth=rate, months=months)
+        out.emit(scenarios_report(compared, calibration))
+        fits = all(s.fits for s in compared)
+    else:
+        options = analysis.Options(
+            growth=rate,
+            months=months,
+            infra_tier=infra_tier,
+            samples=samples,
+            seed=seed,
+            swing=_share(swing or "20%", "--swing") if sensitivity or swing else None,
+            target_margin_pct=None
+            if not (break_even or target_margin)
+            else 100 * _share(target_margin or "80%", "--target-margin"),
+        )
+        result = analysis.analyse(
+            mixes[0][2], tiers, thresholds, options, config.overrides, calibration
+        )
+        out.emit(analysis_report(result))
+        fits = result.fits
+    if require_fit and not fits:
+        raise typer.Exit(1)

@@ -13,6 +13,7 @@ from capplan.config.files import (
     packaged_default,
     resolve,
 )
+from capplan.config.mix import Mix, MixRow, parse_rate
 from capplan.config.models import (
     PLAN_FIGURES,
     Assumptions,
@@ -21,13 +22,10 @@ from capplan.config.models import (
     CriticalIndex,
     InfraTier,
     Level,
-    Mix,
-    MixRow,
     PricingTier,
     Threshold,
     ThresholdsConfig,
     TiersConfig,
-    parse_rate,
 )
 from capplan.config.overrides import Override, parse_override
 

@@ -11,7 +11,8 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from capplan.config.document import Document, read_yaml
-from capplan.config.models import PLAN_FIGURES, Mix, ThresholdsConfig, TiersConfig
+from capplan.config.mix import Mix
+from capplan.config.models import PLAN_FIGURES, ThresholdsConfig, TiersConfig
 from capplan.config.overrides import THRESHOLDS_KEYS, TIERS_KEYS, Override, apply, loc_of
 from capplan.config.validation import validate
 from capplan.errors import ConfigError
@@ -50,7 +51,7 @@ def _load(model: type[M], path: Path, overrides: Sequence[Override], keys: froze
         data = document.data
         for override in mine:
             overridden[loc_of(data, override.key)] = override.text  # before ids can change
-            data = apply(data, override)
+            data = apply(data, override.at_mid())
         document = Document(document.source, data, document.root)
     return validate(model, document, overridden)
 
@@ -71,26 +72,29 @@ def load_thresholds(
 
 
 def load_mix(path: Path, tiers: TiersConfig) -> Mix:
-    """Read mix.yaml: known pricing tier ids, and every figure that the tier leaves unlimited."""
+    """Read mix.yaml: known pricing tier ids, and every figure that the tier leaves unlimited.
+
+    Linear in the rows: plans are found by id in a mapping, and a line is looked up only for
+    the row that is wrong.
+    """
     document = read_yaml(path)
     mix = validate(Mix, document)
-    valid = [tier.id for tier in tiers.pricing_tiers]
+    plans = {tier.id: tier for tier in tiers.pricing_tiers}
     for tier_id, row in mix.tiers.items():
-        line = document.line_of(("tiers", tier_id))
-        if tier_id not in valid:
+        plan = plans.get(tier_id)
+        if plan is None:
             raise ConfigError(
                 document.source,
-                f"unknown pricing tier {tier_id!r}; expected one of: {', '.join(valid)}",
+                f"unknown pricing tier {tier_id!r}; expected one of: {', '.join(plans)}",
                 key=f"tiers.{tier_id}",
-                line=line,
+                line=document.line_of(("tiers", tier_id)),
             )
-        plan = tiers.pricing_tier(tier_id)
         for figure in PLAN_FIGURES:
             if getattr(plan, figure) is None and getattr(row, figure) is None:
                 raise ConfigError(
                     document.source,
                     f"the {plan.name} plan has no limit on {figure}, so the mix must give it",
                     key=f"tiers.{tier_id}.{figure}",
-                    line=line,
+                    line=document.line_of(("tiers", tier_id)),
                 )
     return mix

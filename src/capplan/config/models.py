@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import re
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
@@ -382,40 +381,3 @@ def metric_table_errors() -> list[str]:
 # A metric that points nowhere is a bug in METRICS: refuse to start rather than fail mid-check.
 if metric_table_errors():
     raise RuntimeError("capplan.metrics.METRICS: " + "; ".join(metric_table_errors()))
-
-
-# --- mix.yaml -------------------------------------------------------------------------------
-
-GROWTH = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
-
-
-def parse_rate(value: object) -> float | None:
-    """'5%' -> 0.05. A bare number is refused: 5 and 0.05 would both be plausible."""
-    if value is None:
-        return None
-    match = GROWTH.match(str(value)) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"expected a monthly percentage such as 5% or -1.5%, got {value!r}")
-    rate = float(match.group(1)) / 100
-    if rate <= -1:
-        raise ValueError(f"expected a rate above -100%, got {value!r}")
-    return rate
-
-
-# Monthly growth, written "5%" in the file, held as a fraction (0.05).
-Rate = Annotated[float | None, BeforeValidator(parse_rate)]
-
-
-class MixRow(Model):
-    clients: Count
-    products: Count | None = None
-    images_per_product: Count | None = None
-    orders_per_month: Count | None = None
-    api_requests_per_day: Count | None = None
-    price_eur: Amount | None = None
-    growth: Rate = None
-
-
-class Mix(Model):
-    tiers: Annotated[dict[str, MixRow], Field(min_length=1)]
-    growth: Rate = None

@@ -6,8 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter
+from pydantic_core import PydanticCustomError
 
-from capplan.config.models import ThresholdsConfig, TiersConfig
+from capplan.config.models import (
+    PLAN_FIGURES,
+    Amount,
+    Assumptions,
+    Count,
+    ThresholdsConfig,
+    TiersConfig,
+)
+from capplan.config.ranges import Spread, is_range, spread
 from capplan.errors import ConfigError
 
 TIERS_KEYS = frozenset(TiersConfig.model_fields)
@@ -23,6 +33,42 @@ class Override:
     @property
     def file_key(self) -> str:
         return self.key.split(".")[0]
+
+    def at_mid(self) -> Override:
+        """The override with a range replaced by its mid (what a single projection uses)."""
+        found = range_of(self)
+        return self if found is None else Override(self.key, found.mid, self.text)
+
+
+# What a range may be given for with --set: the assumptions, and a plan's per-client figures.
+RANGED_PLAN_FIGURES = (*PLAN_FIGURES, "price_eur")
+WHOLE_ASSUMPTIONS = frozenset(
+    name for name, info in Assumptions.model_fields.items() if info.annotation is int
+)
+
+
+def range_of(override: Override) -> Spread | None:
+    """The range `--set KEY={low: X, mid: Y, high: Z}` gives; None for a single value."""
+    if not is_range(override.value):
+        return None
+    parts = override.key.split(".")
+    whole = False
+    if parts[0] == "assumptions" and len(parts) == 2:
+        whole = parts[1] in WHOLE_ASSUMPTIONS
+    elif parts[0] == "pricing_tiers" and len(parts) == 3 and parts[2] in RANGED_PLAN_FIGURES:
+        whole = parts[2] != "price_eur"
+    else:
+        raise ConfigError(
+            f"--set {override.text}",
+            "a range {low, mid, high} is only for an assumption (assumptions.KEY) or a plan's "
+            f"figure (pricing_tiers.PLAN.{'|'.join(RANGED_PLAN_FIGURES)})",
+        )
+    try:
+        return spread(override.value, TypeAdapter(Count if whole else Amount), whole)
+    except PydanticCustomError as error:
+        key = (error.context or {}).get("key")
+        where = f"{key}: " if key else ""
+        raise ConfigError(f"--set {override.text}", where + str(error)) from None
 
 
 def parse_override(text: str) -> Override:

@@ -9,25 +9,38 @@ from capplan.metrics import Status
 from capplan.output.numbers import eur, figure, pct
 from capplan.output.report import Cell, Report, Section, data
 from capplan.output.size import cost_increase, cost_range, totals_section
-from capplan.projection import Projection
+from capplan.projection import Projection, outgrown
+from capplan.sizing import Recommendation
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+# The most plans the terminal table lists (a mix of thousands is read in csv or json).
+TABLE_PLANS = 60
+
 
 def recommendation_data(p: Projection) -> dict[str, Any]:
     r = p.recommendation
-    chosen_by = "--infra-tier" if r.forced else "smallest tier that fits"
-    return {
+    if r.forced:
+        chosen_by = "--infra-tier"
+    elif r.fits:
+        chosen_by = "smallest tier that fits"
+    else:
+        chosen_by = "largest tier: none fits"
+    hidden = ("tier", "forced", "smallest_fitting_tier")
+    result = {
         "infra_tier": r.tier.id,
         "fits": r.fits,
         "chosen_by": chosen_by,
-        **{key: value for key, value in data(r).items() if key not in ("tier", "forced")},
+        **{key: value for key, value in data(r).items() if key not in hidden},
         **r.tier.model_dump(
             include={"vcpu", "ram_gb", "storage_gb", "database", "servers"}
             | {"monthly_cost_eur", "backup"}
         ),
     }
+    if r.forced:
+        result["smallest_fitting_tier"] = r.smallest_fitting_tier
+    return result
 
 
 def projection_data(p: Projection) -> dict[str, Any]:
@@ -41,7 +54,11 @@ def projection_data(p: Projection) -> dict[str, Any]:
         "warnings": p.warnings,
     }
     if p.timeline:
-        result["timeline"] = p.timeline
+        # `fits` is written from the month when not even the largest tier holds the load
+        result["timeline"] = [
+            {key: value for key, value in data(m).items() if key != "fits" or not value}
+            for m in p.timeline
+        ]
         result["events"] = [
             {key: value for key, value in data(event).items() if value is not None}
             for event in p.events
@@ -51,45 +68,103 @@ def projection_data(p: Projection) -> dict[str, Any]:
 
 def _runway(p: Projection) -> str:
     r = p.recommendation
-    if not r.fits:
-        return "none: this tier is already over its limit"
     if r.runway_clients is None:
-        return "no client limit on this tier"
-    return f"{r.runway_clients:,} more clients at today's mix"
+        text = "no client limit on this tier"
+    else:
+        text = f"{r.runway_clients:,} more clients at today's mix"
+    ends = next(
+        (
+            e
+            for e in p.events
+            if e.kind == "outgrown" or (e.kind == "transition" and e.from_tier == r.tier.id)
+        ),
+        None,
+    )
+    if ends is not None and ends.month > 0:
+        after = "needs more than " + r.tier.name if ends.kind == "outgrown" else ends.what
+        text += f", {ends.month - 1} months at this growth (month {ends.month}: {after})"
+    elif p.timeline and ends is None:
+        text += f", more than {p.timeline[-1].month} months at this growth"
+    return text
+
+
+def _misfit(r: Recommendation) -> str:
+    """What the chosen tier cannot hold, from its reason."""
+    return r.reason.removeprefix("does not fit: ").removesuffix(" (no larger tier exists)")
+
+
+def _tier_rows(r: Recommendation) -> list[Sequence[Cell]]:
+    tier = r.tier
+    return [
+        (
+            "disk",
+            f"{figure(r.disk_gb)} GB of {figure(r.disk_limit_gb)} GB "
+            f"({r.disk_threshold_pct:g} % of {figure(tier.storage_gb)} GB, "
+            f"{r.sizing_level} level)",
+        ),
+        ("servers", f"{tier.vcpu} vCPU, {figure(tier.ram_gb)} GB RAM; {tier.servers}"),
+        ("database", tier.database),
+        ("monthly cost", f"EUR {cost_range(tier)} (typical {tier.monthly_cost_eur.typical:,.0f})"),
+        (
+            "backup",
+            f"{tier.backup.database}; files: {tier.backup.files}; "
+            f"RTO {tier.backup.rto}, RPO {tier.backup.rpo}",
+        ),
+    ]
 
 
 def _recommendation_section(p: Projection) -> Section:
     r = p.recommendation
     tier = r.tier
-    verdict = "fits" if r.fits else "DOES NOT FIT"
-    return Section(
-        f"Recommended infrastructure: {tier.name} ({verdict})",
-        ("", ""),
-        header=False,
-        rows=[
-            ("tier", f"{tier.id}{' (chosen with --infra-tier)' if r.forced else ''}"),
+    if r.fits:
+        rows: list[Sequence[Cell]] = [
+            ("tier", tier.id),
             ("binding", r.binding),
             ("why", r.reason),
             *[(f"not {x.tier}", "; ".join(x.reasons)) for x in r.rejected],
-            (
-                "disk",
-                f"{figure(r.disk_gb)} GB of {figure(r.disk_limit_gb)} GB "
-                f"({r.disk_threshold_pct:g} % of {figure(tier.storage_gb)} GB, "
-                f"{r.sizing_level} level)",
-            ),
+            *_tier_rows(r)[:1],
             ("runway", _runway(p)),
-            ("servers", f"{tier.vcpu} vCPU, {figure(tier.ram_gb)} GB RAM; {tier.servers}"),
-            ("database", tier.database),
-            (
-                "monthly cost",
-                f"EUR {cost_range(tier)} (typical {tier.monthly_cost_eur.typical:,.0f})",
-            ),
-            (
-                "backup",
-                f"{tier.backup.database}; files: {tier.backup.files}; "
-                f"RTO {tier.backup.rto}, RPO {tier.backup.rpo}",
-            ),
-        ],
+            *_tier_rows(r)[1:],
+        ]
+        title = "Infrastructure asked for with --infra-tier" if r.forced else "Recommended"
+        if not r.forced:
+            title += " infrastructure"
+        return Section(f"{title}: {tier.name} (fits)", ("", ""), rows, header=False)
+    # The tier cannot hold the load: say so once, in the summary, and what to do instead.
+    if r.forced:
+        title = f"Infrastructure asked for with --infra-tier: {tier.name}"
+        instead = r.smallest_fitting_tier or "none: split the platform or add a tier"
+        rows = [("tier", tier.id), ("over its limit", _misfit(r)), ("smallest that fits", instead)]
+    else:
+        title = f"Infrastructure: {tier.name}, the largest tier"
+        rows = [
+            ("tier", tier.id),
+            ("over its limit", _misfit(r)),
+            ("next step", outgrown(tier.name)),
+        ]
+    return Section(title, ("", ""), [*rows, *_tier_rows(r)], header=False)
+
+
+def _summary(p: Projection) -> str:
+    r = p.recommendation
+    c = p.costs
+    margin = "-" if c.gross_margin_pct is None else f"{c.gross_margin_pct:.1f} %"
+    money = f"infrastructure EUR {c.infra_eur:,.0f} a month, gross margin {margin}"
+    if r.fits:
+        return (
+            f"=> {r.tier.name} (fits; binding: {r.binding}, disk {figure(r.disk_gb)} of "
+            f"{figure(r.disk_limit_gb)} GB); {money}; runway: {_runway(p)}."
+        )
+    if r.forced:
+        instead = (
+            f"the smallest tier that fits is {r.smallest_fitting_tier}"
+            if r.smallest_fitting_tier
+            else "no tier fits: split the platform or add a tier"
+        )
+        return f"=> {r.tier.name} does not fit: {_misfit(r)}; {instead}; {money}."
+    return (
+        f"=> {r.tier.name}, the largest tier, does not fit: {_misfit(r)}; "
+        f"{outgrown(r.tier.name)}; {money}."
     )
 
 
@@ -171,7 +246,6 @@ def _timeline_sections(p: Projection) -> list[Section]:
 
 
 def projection_report(p: Projection) -> Report:
-    r = p.recommendation
     c = p.costs
     mix = Section(
         "Tier mix (totals per plan; per-client figures in --format json)",
@@ -198,6 +272,7 @@ def projection_report(p: Projection) -> Report:
             )
             for line in p.lines
         ],
+        in_table=len(p.lines) <= TABLE_PLANS,
     )
     capacity = Section(
         "Capacity thresholds",
@@ -230,6 +305,11 @@ def projection_report(p: Projection) -> Report:
     ]
     a = p.assumptions
     notes = [f"warning: {w}" for w in p.warnings]
+    if not mix.in_table:
+        notes.append(
+            f"{len(p.lines):,} plans: too many to read in a terminal; every plan's line is in "
+            "--format csv, json and markdown"
+        )
     notes.append(
         f"assumptions: {a.avg_image_kb:g} KB stored and {a.served_image_kb:g} KB served per image, "
         f"{a.image_views_per_product_per_month:g} views per product a month, "
@@ -240,13 +320,7 @@ def projection_report(p: Projection) -> Report:
     if p.timeline:
         sections += _timeline_sections(p)
         chart = lambda console: growth_chart(p, console.width)  # noqa: E731
-    verdict = "fits" if r.fits else "DOES NOT FIT"
-    margin = "-" if c.gross_margin_pct is None else f"{c.gross_margin_pct:.1f} %"
-    notes.append(
-        f"=> {r.tier.name} ({verdict}; binding: {r.binding}, disk {figure(r.disk_gb)} of "
-        f"{figure(r.disk_limit_gb)} GB); infrastructure EUR {c.infra_eur:,.0f} a month, "
-        f"gross margin {margin}; runway: {_runway(p)}."
-    )
+    notes.append(_summary(p))
     return Report(data=projection_data(p), sections=sections, notes=notes, chart=chart, result=p)
 
 
@@ -267,8 +341,10 @@ def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> Renderabl
     from rich.table import Table
     from rich.text import Text
 
-    width = max(4, min(40, (columns - 60) * 2 // 3))  # the bars give way on a narrow terminal
     timeline = p.timeline
+    marks = 18 if any(not m.fits for m in timeline) else 0  # room for "<- over its limit"
+    # the bars give way on a narrow terminal
+    width = max(4, min(40, (columns - 60 - marks) * 2 // 3))
     top_storage = max(m.disk_gb for m in timeline) or 1.0
     top_cost = max(m.infra_eur for m in timeline) or 1.0
     table = Table(
@@ -304,7 +380,10 @@ def growth_chart(p: Projection, columns: int = 120, rows: int = 25) -> Renderabl
             figure(m.infra_eur),
             Text(_bar(m.infra_eur / top_cost, width // 2), style="green"),
             Text(
-                m.infra_tier + ("  <- new tier" if changed else ""), style="bold" if changed else ""
+                m.infra_tier
+                + ("  <- new tier" if changed else "")
+                + ("" if m.fits else "  <- over its limit"),
+                style="bold" if changed or not m.fits else "",
             ),
         )
     return table
