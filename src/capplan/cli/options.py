@@ -67,6 +67,9 @@ class Config:
 
     tiers: TiersConfig
     thresholds: ThresholdsConfig
+    # where they were read, and the --set overrides (a report names its inputs)
+    files: tuple[Path, Path] | None = None
+    sets: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, tiers: Path | None, thresholds: Path | None, sets: list[str] | None) -> Config:
@@ -74,7 +77,13 @@ class Config:
 
         overrides = [config.parse_override(text) for text in sets or []]
         return cls(
-            config.load_tiers(tiers, overrides), config.load_thresholds(thresholds, overrides)
+            config.load_tiers(tiers, overrides),
+            config.load_thresholds(thresholds, overrides),
+            (
+                config.resolve(tiers, config.TIERS_ENV, "tiers.yaml"),
+                config.resolve(thresholds, config.THRESHOLDS_ENV, "thresholds.yaml"),
+            ),
+            tuple(sets or ()),
         )
 
 
