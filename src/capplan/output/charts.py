@@ -27,6 +27,9 @@ PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#56b4e9", "#e69f00", "#5
 PROJECTION_STEPS = 24  # a percentage's projection bends at 100: drawn in steps
 LABEL_ROOM = 84  # pixels a date label needs on its level before another may stand beside it
 LEVEL_SLACK = 0.6  # a level at most this share of the data's range above it is drawn
+LEVEL_LABEL_ROOM = 14  # pixels between two levels' labels on the same side
+# Large values on an axis, shortened to fit its margin (decimal, as the planning document counts).
+SHORT = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class Level:
     kind: str  # "warning" or "critical"
     y: float
     text: str  # warning 70 %
+    right: bool = False  # its label at the right end (the other level's label is too near)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +113,26 @@ def _end(forecasts: Sequence[Forecast], right: dt.datetime, horizon: dt.timedelt
 
 
 def _projection(forecast: Forecast, end: dt.datetime) -> list[tuple[dt.datetime, float]]:
+    """The fitted line from the last point on; a series that was never negative is not drawn
+    below zero (a size or a count falls to zero at most)."""
     fit = forecast.fit
     if fit is None:
         return []
     last = forecast.last_point
+    floor = min(0.0, *(value for _, value in forecast.sample))
     step = (end - last) / PROJECTION_STEPS
-    return [(last + step * i, fit.value_at(last + step * i)) for i in range(PROJECTION_STEPS + 1)]
+    return [
+        (last + step * i, max(floor, fit.value_at(last + step * i)))
+        for i in range(PROJECTION_STEPS + 1)
+    ]
+
+
+def _tick(value: float) -> str:
+    """An axis label: 9,500,000 fits the margin, 12M and 1.5G are shortened."""
+    if abs(value) < 1e7:
+        return figure(value)
+    scale, suffix = next((scale, suffix) for scale, suffix in SHORT if abs(value) >= scale)
+    return f"{value / scale:.3g}{suffix}"
 
 
 def chart(forecasts: Sequence[Forecast], now: dt.datetime, horizon: dt.timedelta) -> Chart:
@@ -153,7 +171,15 @@ def chart(forecasts: Sequence[Forecast], now: dt.datetime, horizon: dt.timedelta
 
     symbol = spec.unit.symbol
     suffix = f" {symbol}" if symbol else ""
-    levels = tuple(Level(kind, y(level), f"{kind} {figure(level)}{suffix}") for kind, level in near)
+    levels = tuple(
+        Level(
+            kind,
+            y(level),
+            f"{kind} {figure(level)}{suffix}",
+            right=index == 1 and abs(y(level) - y(near[0][1])) < LEVEL_LABEL_ROOM,
+        )
+        for index, (kind, level) in enumerate(near)
+    )
     off_scale = tuple(
         f"{kind} {figure(level)}{suffix} is above this chart's scale"
         for kind, level in drawn
@@ -190,7 +216,7 @@ def chart(forecasts: Sequence[Forecast], now: dt.datetime, horizon: dt.timedelta
     y_ticks = []
     value = low
     while value <= high + step / 2:
-        y_ticks.append(Tick(y(value), figure(value)))
+        y_ticks.append(Tick(y(value), _tick(value)))
         value += step
     x_ticks = []
     for i in range(5):

@@ -319,7 +319,7 @@ def page_context(health: Health) -> dict[str, Any]:
         "needs": [_need(need, now) for need in health.needs],
         "projection": _projection(health),
         "inputs": inputs,
-        "records": f"{inputs.records:,}",
+        "records": f"{inputs.records:,} record{'s' if inputs.records != 1 else ''}",
         "sources": inputs.sources,
         "first": _moment(inputs.first),
         "last": _moment(inputs.last),
