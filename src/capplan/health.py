@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from capplan.check import HOST_METRICS
+from capplan.check import HOST_METRICS, host_tier
 from capplan.config import Assumptions, InfraTier, ThresholdsConfig, TiersConfig
 from capplan.errors import InputError
 from capplan.history import parse_age
@@ -45,6 +45,8 @@ class When(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """A series at a level now, or crossing it by its trend."""
+
     forecast: Forecast
     level: Status  # WARNING or CRITICAL
     threshold: float
@@ -78,7 +80,7 @@ class TierNeed:
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    """The files read besides the history, and the --set overrides."""
+    """The files read besides the history, and the overrides given for this run (KEY=VALUE)."""
 
     tiers_file: Path | None = None
     thresholds_file: Path | None = None
@@ -132,12 +134,11 @@ def host_tier_of(tiers: TiersConfig, given: str | None) -> HostTier:
                 "host_tier", given, f"unknown infrastructure tier; expected one of: {ids}"
             )
         return HostTier(found, True)
-    from capplan.check import host_tier as matching
-    from capplan.check.host import size
+    from capplan.check.host import size  # psutil
 
     measured = size()
     return HostTier(
-        matching(infra, measured.vcpu, measured.ram_gb), False, measured.vcpu, measured.ram_gb
+        host_tier(infra, measured.vcpu, measured.ram_gb), False, measured.vcpu, measured.ram_gb
     )
 
 
