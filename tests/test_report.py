@@ -28,7 +28,7 @@ from capplan.output.formats import Format
 from capplan.output.report import Report, render
 from capplan.trend import forecasts
 
-from .conftest import EXAMPLES, Run
+from .conftest import EXAMPLES, ROOT, Run
 from .histories import DAY, NOW, START, Write, day_of, imported, one_line, series_csv, trend_json
 from .report_histories import (
     EXPECTED_ALERTS,
@@ -40,6 +40,7 @@ from .report_histories import (
 )
 
 SCALE = ("--host-tier", "scale")
+START_PLUS_100 = day_of(START + 100 * DAY)  # memory at 80 %
 
 
 def page(run: Run, db: Path, out: Path, *args: str | Path) -> str:
@@ -389,3 +390,37 @@ def test_the_command_line_loads_no_template_engine() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_overrides_move_the_alerts_and_the_page_names_its_inputs(
+    run: Run, write: Write, tmp_path: Path
+) -> None:
+    db = platform_history(run, write, tmp_path / "h.db")
+    thresholds = write("my-thresholds.yaml", (ROOT / "thresholds.yaml").read_text(encoding="utf-8"))
+    override = "scaling_triggers.memory_percent.warning=80"
+    args = ("--thresholds", thresholds, "--set", override, *SCALE)
+    html = page(run, db, tmp_path / "health.html", *args)
+    memory = [
+        (cells, dates)
+        for cells, dates in page_table(html, "alerts")
+        if cells[1] == "memory_percent"
+    ]
+    assert memory == [
+        (
+            [
+                "WARNING",
+                "memory_percent",
+                "-",
+                "in 40 days",
+                START_PLUS_100,
+                "76.0 %",
+                "80 %",
+                "Upgrade RAM or add server",
+            ],
+            [START_PLUS_100],
+        )
+    ]
+    footer = html[html.index('<footer id="inputs"') :]
+    assert f"<dt>thresholds</dt><dd>{thresholds} " in footer
+    assert f"<dt>--set</dt><dd>{override}</dd>" in footer
+    assert f"<dt>history</dt><dd>{db}: 427 records in 7 series" in footer
