@@ -5,8 +5,11 @@ test_report_browser.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -424,3 +427,27 @@ def test_overrides_move_the_alerts_and_the_page_names_its_inputs(
     assert f"<dt>thresholds</dt><dd>{thresholds} " in footer
     assert f"<dt>--set</dt><dd>{override}</dd>" in footer
     assert f"<dt>history</dt><dd>{db}: 427 records in 7 series" in footer
+
+
+def test_the_page_is_not_poured_onto_a_terminal(run: Run, write: Write, tmp_path: Path) -> None:
+    db = platform_history(run, write, tmp_path / "h.db")
+    main, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "capplan", "report", "--history", str(db), *SCALE],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        os.set_blocking(main, False)
+        with contextlib.suppress(BlockingIOError):
+            assert os.read(main, 1024) == b""
+    finally:
+        os.close(main)
+        os.close(terminal)
+    assert result.returncode == 2 and one_line(result.stderr)
+    assert "the page is HTML: write it with -o health.html" in result.stderr
+    piped = run("report", "--history", db, *SCALE)  # not a terminal: the page on stdout
+    assert piped.exit_code == 0 and piped.stdout.startswith("<!DOCTYPE html>")

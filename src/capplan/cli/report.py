@@ -81,8 +81,13 @@ def report(
     capplan report --mix mix.yaml -o /var/www/health/index.html
     """
     import datetime as dt
+    import sys
 
     import capplan.history
+    from capplan.errors import CapplanError
+
+    if out.destination is None and out.format is Format.html and sys.stdout.isatty():
+        raise CapplanError("the page is HTML: write it with -o health.html (or redirect it)")
     from capplan.config import load_mix
     from capplan.health import Sources, health, host_tier_of, parse_horizon
     from capplan.output.html import health_report
