@@ -67,9 +67,8 @@ class Config:
 
     tiers: TiersConfig
     thresholds: ThresholdsConfig
-    overrides: tuple[
-        Override, ...
-    ] = ()  # the --set values (a range among them: project samples it)
+    overrides: tuple[Override, ...] = ()  # --set (a range among them: project samples it)
+    files: tuple[Path, Path] | None = None  # where they were read (a report names its inputs)
 
     @classmethod
     def load(cls, tiers: Path | None, thresholds: Path | None, sets: list[str] | None) -> Config:
@@ -80,6 +79,10 @@ class Config:
             config.load_tiers(tiers, overrides),
             config.load_thresholds(thresholds, overrides),
             overrides,
+            (
+                config.resolve(tiers, config.TIERS_ENV, "tiers.yaml"),
+                config.resolve(thresholds, config.THRESHOLDS_ENV, "thresholds.yaml"),
+            ),
         )
 
 

@@ -13,6 +13,7 @@ class Format(str, enum.Enum):
     markdown = "markdown"
     nagios = "nagios"
     prometheus = "prometheus"
+    html = "html"
 
     __str__ = str.__str__
 

@@ -1,0 +1,112 @@
+"""`capplan report`: the Platform Health page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from capplan.cli.frame import app
+from capplan.cli.options import (
+    Config,
+    HistoryOption,
+    Output,
+    SinceOption,
+    config_options,
+    output_options,
+    since_moment,
+)
+from capplan.output.formats import Format
+
+
+@app.command()
+@config_options
+@output_options(Format.html, Format.json)
+def report(
+    config: Config,
+    out: Output,
+    history: HistoryOption = None,
+    mix: Annotated[
+        Path | None,
+        typer.Option(
+            "--mix",
+            help="mix.yaml: add its projection (recommended tier, binding dimension, tier "
+            "transitions, costs, gross margin).",
+            show_default=False,
+        ),
+    ] = None,
+    since: SinceOption = None,
+    horizon: Annotated[
+        str,
+        typer.Option(
+            "--horizon",
+            help="Alert on the thresholds that the trends cross within this time: 90d, 12w, 6m, "
+            "1y (or a number of days).",
+        ),
+    ] = "90d",
+    stale: Annotated[
+        int,
+        typer.Option(
+            "--stale",
+            metavar="DAYS",
+            min=0,
+            max=36_500,
+            help="Call a series stale when its last point is older than this many days.",
+        ),
+    ] = 7,
+    host_tier: Annotated[
+        str | None,
+        typer.Option(
+            "--host-tier",
+            help="The infrastructure tier the platform runs on (default: the tier this "
+            "machine's vCPU and RAM match, as capplan check says).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write the Platform Health page: one self-contained HTML file to open, print or forward.
+
+    From the history of checks: 1. current usage (the latest value of every series, its status
+    and thresholds, the host's tier); 2. growth trends (a chart per metric: history, fitted
+    projection, warning and critical levels, crossing dates); 3. threshold alerts (WARNING or
+    CRITICAL now, or within --horizon, soonest first, with the action); 4. scaling (the next
+    infrastructure tier and when the trends need it; with --mix, the projection's tier, costs
+    and margin); 5. the inputs. The dates are those of `capplan trend`.
+
+    The page needs no network: style, charts (SVG) and text are in the file, and it runs no
+    script. --format json gives the same content for scripts.
+
+    Example (from cron, after `capplan check --record`):
+    capplan report --mix mix.yaml -o /var/www/health/index.html
+    """
+    import datetime as dt
+    import sys
+
+    import capplan.history
+    from capplan.errors import CapplanError
+
+    if out.destination is None and out.format is Format.html and sys.stdout.isatty():
+        raise CapplanError("the page is HTML: write it with -o health.html (or redirect it)")
+    from capplan.config import load_mix
+    from capplan.health import Sources, health, host_tier_of, parse_horizon
+    from capplan.output.html import health_report
+    from capplan.projection import project
+
+    tiers, thresholds = config.tiers, config.thresholds
+    window = parse_horizon(horizon)
+    host = host_tier_of(tiers, host_tier)
+    projection = None if mix is None else project(load_mix(mix, tiers), tiers, thresholds)
+    files = config.files or (None, None)
+    content = health(
+        capplan.history.resolve(history),
+        tiers,
+        thresholds,
+        host,
+        since=since_moment(since),
+        horizon=window,
+        stale_after=dt.timedelta(days=stale),
+        projection=projection,
+        sources=Sources(files[0], files[1], tuple(o.text for o in config.overrides), mix),
+    )
+    out.emit(health_report(content))
