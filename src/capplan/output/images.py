@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from capplan.images.batch import Outcome, Summary
+from capplan.images.manifest import Merged
+from capplan.images.outcome import Outcome, Summary
 from capplan.images.stats import ImageStats
 from capplan.output.numbers import figure, pct, size
 from capplan.output.report import Cell, Report, Section, data, make_console
@@ -17,8 +18,8 @@ def convert_report(summary: Summary) -> Report:
         (f"{would}converted", figure(summary.converted)),
         ("skipped (already complete)", figure(summary.skipped)),
         ("duplicates (stored once)", figure(summary.duplicates)),
-        ("failed", figure(summary.failed)),
-        ("ignored (links, special files)", figure(summary.ignored)),
+        ("would fail" if summary.dry_run else "failed", figure(summary.failed)),
+        ("ignored (not images by name, links)", figure(summary.ignored)),
     ]
     if not summary.dry_run:
         rows += [
@@ -48,7 +49,30 @@ def convert_report(summary: Summary) -> Report:
                 [(failure.source, failure.error) for failure in summary.failures],
             )
         )
-    return Report(data=data(summary), sections=sections, result=summary)
+    notes = []
+    if summary.no_images:
+        ignored = f" ({summary.ignored:,} files ignored)" if summary.ignored else ""
+        notes.append(f"no images found under {summary.src}{ignored}: nothing to convert")
+    if summary.shard:
+        notes.append(f"shard {summary.shard} of {summary.src}: run the other shards too")
+    if summary.manifest:
+        notes.append(f"manifest: {summary.manifest}")
+    return Report(data=data(summary), sections=sections, notes=notes, result=summary)
+
+
+def merge_report(merged: Merged) -> Report:
+    rows: list[Sequence[Cell]] = [
+        ("shards", figure(merged.shards)),
+        ("lines", figure(merged.lines)),
+        *[(status, figure(count)) for status, count in merged.statuses.items()],
+        ("duplicates across shards", figure(merged.relabelled_duplicates)),
+    ]
+    return Report(
+        data=data(merged),
+        sections=[Section("images manifest merge", ("", ""), rows, header=False)],
+        notes=[f"merged manifest: {merged.manifest}"],
+        result=merged,
+    )
 
 
 class ImageProgress:

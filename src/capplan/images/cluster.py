@@ -1,0 +1,61 @@
+"""The conversions on an existing Dask distributed cluster instead of local worker processes.
+
+Each task converts one source on whichever worker Dask picks; the sources are streamed with a
+bounded number of tasks in flight, so the client's memory stays flat; the results come back to
+the same summary and manifest. A worker that dies mid-run has its tasks run again elsewhere by
+Dask; a task whose source kills one worker after another is reported as failed. The workers
+must be able to import capplan (the same version) and to reach SRC and DEST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from capplan.errors import InputError
+from capplan.images.outcome import Outcome
+
+IN_FLIGHT_PER_THREAD = 4
+CONNECT_TIMEOUT = "20s"
+
+
+def on_cluster(
+    address: str, calls: Iterator[tuple[Any, ...]], settle: Callable[[Outcome], None]
+) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError(
+            "scheduler", address, "needs Dask: pip install 'capplan[cluster]'"
+        ) from None
+    from capplan.images.batch import process
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise InputError(
+            "scheduler", address, f"cannot reach the Dask scheduler: {error}"
+        ) from None
+    with client:
+        threads = sum(client.nthreads().values()) or 1
+        limit = threads * IN_FLIGHT_PER_THREAD
+        running = as_completed()
+        names: dict[Any, str] = {}  # the tasks in flight -> their sources
+        for call in calls:
+            if running.count() >= limit:
+                _settle(next(running), names, settle)
+            future = client.submit(process, *call, pure=False, retries=1)
+            names[future.key] = call[1].display(call[0].relative)
+            running.add(future)
+        for future in running:
+            _settle(future, names, settle)
+
+
+def _settle(future: Any, names: dict[Any, str], settle: Callable[[Outcome], None]) -> None:
+    source = names.pop(future.key, str(future.key))
+    try:
+        outcome: Outcome = future.result()
+    except Exception as error:  # KilledWorker: this source took down worker after worker
+        outcome = Outcome(source, "failed", error=f"{type(error).__name__}: {error}")
+    future.release()
+    settle(outcome)
