@@ -215,8 +215,20 @@ def manifest_merge(
 def images_stats(
     config: Config,
     out: Output,
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="An image tree (DEST).")],
+    directory: Annotated[
+        str,
+        typer.Argument(metavar="DIR", help="An image tree (DEST): a path or s3://bucket/prefix."),
+    ],
     top: Annotated[int, typer.Option("--top", min=1, help="Fullest directories to list.")] = 10,
+    storage_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--storage-option",
+            metavar="KEY=VALUE",
+            help="An fsspec option for s3:// URLs (repeatable): endpoint_url=..., anon=true.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Image storage statistics: files and bytes per variant, the fullest directories.
 
@@ -224,6 +236,8 @@ def images_stats(
     document's action.
     """
     from capplan.images.stats import stats
+    from capplan.images.storage import parse_options
     from capplan.output.images import stats_report
 
-    out.emit(stats_report(stats(directory, config.thresholds, top=top)))
+    options = parse_options(storage_options)
+    out.emit(stats_report(stats(directory, config.thresholds, top=top, options=options)))

@@ -21,8 +21,10 @@ from typing import Any
 from capplan import atomic
 from capplan.errors import InputError
 
-SECRET_OPTIONS = ("key", "secret", "token", "password", "session_token", "aws_secret_access_key")
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+
+
+Options = tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class Location:
     name: str
     protocol: str | None = None  # None: the local file system
     root: str = ""  # the path without the protocol
-    options: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
+    options: Options = field(default=(), repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -73,7 +75,7 @@ class Location:
         return theirs_text == mine_text or theirs_text.startswith(mine_text + "/")
 
 
-def parse_options(pairs: list[str] | None) -> tuple[tuple[str, Any], ...]:
+def parse_options(pairs: list[str] | None) -> Options:
     """`KEY=VALUE` pairs as storage options: true/false and whole numbers typed, the rest text."""
     options: list[tuple[str, Any]] = []
     for pair in pairs or []:
@@ -89,7 +91,7 @@ def parse_options(pairs: list[str] | None) -> tuple[tuple[str, Any], ...]:
     return tuple(options)
 
 
-def locate(text: str, options: tuple[tuple[str, Any], ...] = ()) -> Location:
+def locate(text: str, options: Options = ()) -> Location:
     """A local path, `file://path`, or a URL with a protocol that fsspec knows."""
     protocol, sep, rest = text.partition("://")
     if not sep:
