@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from capplan import atomic
 from capplan.errors import InputError
@@ -24,7 +25,14 @@ from capplan.images.convert import VARIANT_SIZES, Refused, Settings, convert, pr
 from capplan.images.manifest import Manifest
 from capplan.images.outcome import Outcome, Summary
 from capplan.images.shards import Shard
-from capplan.images.storage import Entry, Location, Storage, open_storage, redact
+from capplan.images.storage import (
+    Entry,
+    Location,
+    RemoteStorage,
+    Storage,
+    open_storage,
+    redact,
+)
 
 IN_FLIGHT_PER_WORKER = 4
 VARIANTS = tuple(name for name, _ in VARIANT_SIZES)
@@ -132,7 +140,7 @@ def check_plan(plan: Plan) -> None:
     src, dest = plan.src, plan.dest
     if src.is_local and not Path(src.root).is_dir():
         raise InputError("src", src.name, "not a directory")
-    if not src.is_local and not _storage("src", src).is_dir():
+    if not src.is_local and not _ask("src", src, RemoteStorage.is_dir):
         raise InputError("src", src.name, "no such folder or bucket prefix")
     if src.contains(dest):
         raise InputError(
@@ -147,12 +155,15 @@ def check_plan(plan: Plan) -> None:
             raise InputError("dest", dest.name, "not a directory")
         _writable_folder("dest", Path(dest.root), dest.name)
     else:
-        _storage("dest", dest)
+        _ask("dest", dest, RemoteStorage.reachable)
 
 
-def _storage(subject: str, location: Location) -> Storage:
+def _ask(subject: str, location: Location, question: Callable[[RemoteStorage], Any]) -> Any:
+    """A question to the storage of a URL, its errors naming SRC or DEST."""
     try:
-        return open_storage(location)
+        storage = open_storage(location)
+        assert isinstance(storage, RemoteStorage)
+        return question(storage)
     except InputError as error:
         raise InputError(subject, location.name, error.problem) from None
 

@@ -39,7 +39,7 @@ def on_cluster(
     with client:
         threads = sum(client.nthreads().values()) or 1
         limit = threads * IN_FLIGHT_PER_THREAD
-        running = as_completed()
+        running = as_completed(loop=client.loop)
         names: dict[Any, str] = {}  # the tasks in flight -> their sources
         for call in calls:
             if running.count() >= limit:

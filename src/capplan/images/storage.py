@@ -228,10 +228,22 @@ class RemoteStorage(Storage):
         self.fs.pipe_file(path, data)  # one PUT of the whole object
 
     def is_dir(self) -> bool:
+        return bool(self._ask(self.fs.isdir, self.location.root))
+
+    def reachable(self) -> None:
+        """The top of the location (an S3 bucket) is there and answers, or an InputError."""
+        top = self.location.root.split("/", 1)[0]
+        if not self._ask(self.fs.exists, top):
+            raise InputError("location", self.location.name, f"{top} does not exist")
+
+    def _ask(self, question: Any, path: str) -> Any:
         try:
-            return bool(self.fs.isdir(self.location.root))
-        except OSError:
+            return question(path)
+        except FileNotFoundError:
             return False
+        except Exception as error:  # botocore's and aiohttp's errors share no base class
+            problem = redact(f"cannot reach it: {type(error).__name__}: {error}", self.location)
+            raise InputError("location", self.location.name, problem) from None
 
     def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:
         root = self.location.root
