@@ -352,19 +352,21 @@ def test_shard_runs_split_src_and_their_manifests_merge(
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("dest", "args", "problem"),
     [
-        ("--scheduler", "tcp://127.0.0.1:1"),
-        ("--storage-option", f"secret={SECRET}", "--storage-option", "bogus_option=1"),
+        ("{tmp}/dest", ("--scheduler", "tcp://127.0.0.1:1"), "cannot reach the Dask scheduler"),
+        ("s3://platform/x", ("--storage-option", f"secret={SECRET}"), "Partial credentials"),
+        ("s3://no-such-bucket/x", ("--storage-option", f"secret={SECRET}", "--storage-option",
+         f"key={KEY_ID}"), "bucket no-such-bucket does not exist"),
+        ("s3://platform/x", ("--storage-option", "anon"), "--storage-option anon: expected"),
     ],
-)
+)  # fmt: skip
 def test_unreachable_or_misconfigured_platforms_are_one_line_without_secrets(
-    run: Run, src: Path, tmp_path: Path, args: tuple[str, ...]
+    run: Run, src: Path, tmp_path: Path, s3: Any, dest: str, args: tuple[str, ...], problem: str
 ) -> None:
     _needs("distributed", "dask[distributed]")
-    _needs("s3fs", "s3fs")
-    dest = f"s3://{BUCKET}/x" if "--storage-option" in args else str(tmp_path / "dest")
-    result = run("images", "convert", src, dest, *args)
+    result = run("images", "convert", src, dest.format(tmp=tmp_path), *args)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("capplan images convert: error: ")
+    assert problem in result.stderr
     assert result.stderr.count("\n") == 1 and SECRET not in result.stderr

@@ -30,6 +30,7 @@ def on_cluster(
         ) from None
     from capplan.images.batch import process
 
+    _listening(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
@@ -59,3 +60,22 @@ def _settle(future: Any, names: dict[Any, str], settle: Callable[[Outcome], None
         outcome = Outcome(source, "failed", error=f"{type(error).__name__}: {error}")
     future.release()
     settle(outcome)
+
+
+def _listening(address: str) -> None:
+    """Fail at once, not after the client's time-out, when nothing listens at a tcp:// address."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise InputError("scheduler", address, "expected tcp://HOST:PORT") from None
+    if parts.scheme not in ("tcp", "tls") or not host or not port:
+        return  # another transport: the client says what is wrong
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        problem = f"cannot reach the Dask scheduler: {error.strerror or error}"
+        raise InputError("scheduler", address, problem) from None

@@ -21,6 +21,7 @@ from typing import Any
 from capplan import atomic
 from capplan.errors import InputError
 
+SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 
 
@@ -105,7 +106,11 @@ def redact(message: str, location: Location | None = None) -> str:
     """A message with every credential that capplan knows of replaced by ***."""
     secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
     if location is not None:
-        secrets += [str(value) for _, value in location.options if isinstance(value, str)]
+        secrets += [
+            value
+            for key, value in location.options
+            if isinstance(value, str) and any(word in key.lower() for word in SECRET_WORDS)
+        ]
     for secret in secrets:
         if len(secret) >= 4:
             message = message.replace(secret, "***")
@@ -202,12 +207,8 @@ class RemoteStorage(Storage):
                 location.protocol, use_listings_cache=False, **dict(location.options)
             )
         except ImportError as error:
-            raise InputError(
-                "location",
-                location.name,
-                f"{location.protocol}:// needs {error.name or 'a package'}: "
-                "pip install 'capplan[s3]'",
-            ) from None
+            extra = " (pip install 'capplan[s3]')" if location.protocol in ("s3", "s3a") else ""
+            raise InputError("location", location.name, f"{error}{extra}") from None
         except (ValueError, TypeError) as error:
             raise InputError("location", location.name, redact(str(error), location)) from None
 
@@ -233,8 +234,8 @@ class RemoteStorage(Storage):
     def reachable(self) -> None:
         """The top of the location (an S3 bucket) is there and answers, or an InputError."""
         top = self.location.root.split("/", 1)[0]
-        if not self._ask(self.fs.exists, top):
-            raise InputError("location", self.location.name, f"{top} does not exist")
+        if not self._ask(self.fs.info, top):
+            raise InputError("location", self.location.name, f"bucket {top} does not exist")
 
     def _ask(self, question: Any, path: str) -> Any:
         try:
