@@ -169,9 +169,13 @@ def images_convert(
     if same and Path(str(manifest_file)).resolve() == Path(str(out.destination)).resolve():
         raise typer.BadParameter("--output and --manifest name the same file")
     with ImageProgress(enabled=sys.stderr.isatty()) as progress:
-        if sys.stderr.isatty():
-            batch.count_sources(plan, progress.set_total)
-        summary = batch.run(plan, workers=workers, scheduler=scheduler, on_outcome=progress.advance)
+        summary = batch.run(
+            plan,
+            workers=workers,
+            scheduler=scheduler,
+            on_outcome=progress.advance,
+            on_total=progress.set_total if progress.enabled else None,
+        )
     out.emit(convert_report(summary))
     raise typer.Exit(1 if summary.failed else 0)
 

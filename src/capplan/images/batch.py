@@ -183,7 +183,7 @@ def remove_leftovers(dest: Location, dry_run: bool) -> int:
     return removed
 
 
-def count_sources(plan: Plan, report: Callable[[int], None]) -> None:
+def _count_sources(plan: Plan, report: Callable[[int], None]) -> None:
     """Count the sources in a background thread, for a progress bar's total and ETA."""
     import threading
 
@@ -202,11 +202,18 @@ def run(
     workers: int | None = None,
     scheduler: str | None = None,
     on_outcome: Settle | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> Summary:
+    """Convert the plan's sources; `on_total` receives their count (from a second walk, for a
+    progress bar), `on_outcome` each result as it comes."""
     started = time.perf_counter()
     check_plan(plan)
     workers = workers or os.cpu_count() or 1
+    # the workers first, before this process starts any thread: they fork at once, already
+    # holding the codecs, and start converting while the walk begins
     pool = _start_pool(workers) if scheduler is None and workers > 1 else None
+    if on_total is not None:
+        _count_sources(plan, on_total)
     try:
         return _run(plan, pool, workers, scheduler, on_outcome, started)
     finally:
@@ -296,8 +303,8 @@ def _settler(summary: Summary, record: Manifest, on_outcome: Settle | None) -> S
 
 
 def _start_worker() -> None:
-    """Worker start-up: end when the parent ends (Linux), and import the codecs now, while
-    the parent walks SRC, rather than on the first image."""
+    """Worker start-up: end when the parent ends (Linux), and have the codecs imported (a
+    forked worker has them already; a spawned one imports them now, while the parent walks)."""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -311,15 +318,17 @@ def _start_worker() -> None:
 
 
 def _ready() -> None:
-    """A task that does nothing: submitting one per worker starts them all at once."""
+    """A task that does nothing: submitting one starts the workers."""
 
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """Forked where the platform can (no start-up, no imports), spawned elsewhere."""
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
-    for _ in range(workers):
+    for _ in range(workers if method == "spawn" else 1):
         pool.submit(_ready)
     return pool
 

@@ -76,47 +76,60 @@ def merge_report(merged: Merged) -> Report:
 
 
 class ImageProgress:
-    """A Rich progress bar on stderr (images/s, ETA) while a batch runs; silent off a terminal."""
+    """A Rich progress bar on stderr (images/s, ETA) while a batch runs; silent off a terminal.
+
+    It starts with the first count or result, so that no display thread runs before the batch
+    has started its workers."""
 
     def __init__(self, enabled: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("converting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=make_console(stderr=True),
-            disable=not enabled,
-            transient=False,
-        )
-        self.task = self.progress.add_task("convert", total=None, rate="")
+        self.enabled = enabled
+        self.progress: Any = None
+        self.task: Any = None
 
     def __enter__(self) -> ImageProgress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
+
+    def _started(self) -> Any:
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("converting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=make_console(stderr=True),
+                transient=False,
+            )
+            self.task = self.progress.add_task("convert", total=None, rate="")
+            self.progress.start()
+        return self.progress
 
     def set_total(self, total: int) -> None:
-        self.progress.update(self.task, total=total)
+        if self.enabled:
+            self._started().update(self.task, total=total)
 
     def advance(self, outcome: Outcome) -> None:
-        speed = self.progress.tasks[0].speed or 0.0
-        self.progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
+        if self.enabled:
+            progress = self._started()
+            speed = progress.tasks[0].speed or 0.0
+            progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
 
 
 def stats_data(result: ImageStats) -> dict[str, Any]:
