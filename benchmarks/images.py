@@ -237,7 +237,7 @@ def speed(corpus: str, photos: int, dask: bool, s3: bool) -> bool:
             )
             for _ in range(RUNS)
         ]
-        floor, parallel, local = (min(column) for column in zip(*rounds, strict=True))
+        floor, parallel, local = (float(min(column)) for column in zip(*rounds, strict=True))
         ok = local / floor <= FLOOR_TARGET
         print(f"  {'Pillow floor / ' + str(cores) + ' cores':<34} {floor:7.2f} s")
         print(
