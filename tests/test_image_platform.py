@@ -216,15 +216,16 @@ def test_local_dask_and_shards_make_the_same_tree_in_s3(
 
     shards = tmp_path / "manifests"
     shards.mkdir()
-    converted = 0
+    converted = failed = 0
     for index in range(3):
         code, part, text = convert(
             run, src, f"s3://{BUCKET}/shards", "--shard", f"{index}/3", "--manifest", shards
         )
         seen += text
         converted += part["converted"]
+        failed += part["failed"]
+    assert (converted, failed) == (11, 5)
     assert bucket_tree(s3, "shards") == expected
-    assert converted == 11
     merged = run(
         "images", "manifest", "merge", shards, "--manifest", tmp_path / "all.jsonl",
         "--format", "json",

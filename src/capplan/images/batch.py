@@ -207,14 +207,15 @@ def run(
     """Convert the plan's sources; `on_total` receives their count (from a second walk, for a
     progress bar), `on_outcome` each result as it comes."""
     started = time.perf_counter()
-    check_plan(plan)
     workers = workers or os.cpu_count() or 1
-    # the workers first, before this process starts any thread: they fork at once, already
-    # holding the codecs, and start converting while the walk begins
+    # the workers first, before this process starts any thread (an object store's client
+    # runs one): they fork at once, already holding the codecs, and convert while the walk
+    # begins
     pool = _start_pool(workers) if scheduler is None and workers > 1 else None
-    if on_total is not None:
-        _count_sources(plan, on_total)
     try:
+        check_plan(plan)
+        if on_total is not None:
+            _count_sources(plan, on_total)
         return _run(plan, pool, workers, scheduler, on_outcome, started)
     finally:
         if pool is not None:

@@ -266,7 +266,12 @@ class RemoteStorage(Storage):
                 del folders[name]  # pruned by the caller: not walked
 
 
-@functools.lru_cache(maxsize=8)
 def open_storage(location: Location) -> Storage:
-    """The storage of a location, one per process."""
+    """The storage of a location, one per process: a forked worker opens its own (a client's
+    connections and event loop do not survive a fork)."""
+    return _open(location, os.getpid())
+
+
+@functools.lru_cache(maxsize=8)
+def _open(location: Location, pid: int) -> Storage:
     return LocalStorage(location) if location.is_local else RemoteStorage(location)
