@@ -214,8 +214,7 @@ def test_local_dask_and_shards_make_the_same_tree_in_s3(
     }
     assert bucket_tree(s3, "dask") == expected
 
-    shards = tmp_path / "manifests"
-    shards.mkdir()
+    shards = f"s3://{BUCKET}/manifests/"  # the shards' manifests in the bucket too
     converted = failed = 0
     for index in range(3):
         code, part, text = convert(
@@ -234,10 +233,13 @@ def test_local_dask_and_shards_make_the_same_tree_in_s3(
     statuses = json.loads(merged.stdout)["statuses"]
     assert {k: statuses[k] for k in ("converted", "failed")} == {"converted": 11, "failed": 5}
     assert statuses["duplicate"] + statuses["skipped"] == 1
+    assert sorted(s3.ls(f"{BUCKET}/manifests")) == [
+        f"{BUCKET}/manifests/manifest-{k}-of-3.jsonl" for k in range(3)
+    ]
     lines = (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()
     sources = [json.loads(line)["source"] for line in lines]
     assert sorted(sources) == sorted(str(p) for p in src.rglob("*") if p.is_file())
-    seen += "".join(path.read_text(encoding="utf-8") for path in shards.iterdir())
+    seen += "".join(line + "\n" for line in lines)
 
     code, again, text = convert(run, src, f"s3://{BUCKET}/dask", "--scheduler", cluster.address)
     seen += text
@@ -371,3 +373,66 @@ def test_unreachable_or_misconfigured_platforms_are_one_line_without_secrets(
     assert result.stderr.startswith("capplan images convert: error: ")
     assert problem in result.stderr
     assert result.stderr.count("\n") == 1 and SECRET not in result.stderr
+
+
+EXAMPLES = ROOT / "examples" / "cluster"
+
+
+def merged_sources(run: Run, manifests: Path, tmp_path: Path) -> list[str]:
+    result = run("images", "manifest", "merge", manifests, "--manifest", tmp_path / "all.jsonl")
+    assert result.exit_code == 0, result.stderr
+    lines = (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    return sorted(json.loads(line)["source"] for line in lines)
+
+
+@pytest.mark.slow
+def test_the_slurm_array_script_converts_src_in_its_shards(
+    run: Run, src: Path, tmp_path: Path
+) -> None:
+    script = EXAMPLES / "convert-array.sbatch"
+    array = next(line for line in script.read_text().splitlines() if "--array=" in line)
+    first, last = (int(n) for n in array.split("=")[1].split("-"))
+    work = tmp_path / "work"
+    work.mkdir()
+    for task in range(first, last + 1):
+        environment = {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "SRC": str(src),
+            "DEST": str(tmp_path / "dest"),
+            "SLURM_ARRAY_TASK_ID": str(task),
+            "SLURM_ARRAY_TASK_MIN": str(first),
+            "SLURM_ARRAY_TASK_COUNT": str(last - first + 1),
+            "SLURM_CPUS_PER_TASK": "1",
+        }
+        done = subprocess.run(["bash", str(script)], cwd=work, env=environment, check=False,
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr  # 1: a shard holding a bad source
+    assert merged_sources(run, work / "manifests", tmp_path) == sorted(
+        str(p) for p in src.rglob("*") if p.is_file()
+    )
+    assert len(list((tmp_path / "dest").rglob("*.webp"))) == 3 * 11
+
+
+def test_the_kubernetes_indexed_job_converts_src_in_its_shards(
+    run: Run, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    job = yaml.safe_load((EXAMPLES / "convert-job.yaml").read_text(encoding="utf-8"))
+    assert job["spec"]["completionMode"] == "Indexed"
+    completions = job["spec"]["completions"]
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:3] == ["capplan", "images", "convert"]
+    assert command[command.index("--shard") + 1] == f"auto/{completions}"
+    args = command[3:]
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    local = {args[0]: str(src), args[1]: str(tmp_path / "dest"), "s3://shop-images/manifests/":
+             f"{manifests}{os.sep}"}  # fmt: skip
+    for index in range(completions):
+        monkeypatch.setenv("JOB_COMPLETION_INDEX", str(index))
+        result = run("images", "convert", *[local.get(arg, arg) for arg in args])
+        assert result.exit_code in (0, 1), result.stderr
+    assert merged_sources(run, manifests, tmp_path) == sorted(
+        str(p) for p in src.rglob("*") if p.is_file()
+    )

@@ -191,16 +191,26 @@ images_app.add_typer(manifest_app, name="manifest")
 def manifest_merge(
     out: Output,
     shards: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             metavar="SHARDS...",
-            help="The shards' manifests (NAME-K-of-N.jsonl), or folders that hold them.",
+            help="The shards' manifests (NAME-K-of-N.jsonl), or folders or s3:// prefixes "
+            "that hold them.",
         ),
     ],
     manifest: Annotated[
         Path,
         typer.Option("--manifest", help="The merged manifest to write.", show_default=False),
     ],
+    storage_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--storage-option",
+            metavar="KEY=VALUE",
+            help="An fsspec option for s3:// URLs (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Join the N manifests of a sharded run (--shard K/N) into one, checking none is missing.
 
@@ -208,9 +218,10 @@ def manifest_merge(
     one run would have said.
     """
     from capplan.images.manifest import merge
+    from capplan.images.storage import parse_options
     from capplan.output.images import merge_report
 
-    out.emit(merge_report(merge(shards, manifest)))
+    out.emit(merge_report(merge(shards, manifest, parse_options(storage_options))))
 
 
 @images_app.command("stats")

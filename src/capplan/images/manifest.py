@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -21,7 +22,14 @@ from capplan import atomic
 from capplan.errors import ConfigError, InputError
 from capplan.images.outcome import STATUSES, Outcome
 from capplan.images.shards import Shard
-from capplan.images.storage import Location, locate, open_storage
+from capplan.images.storage import (
+    Location,
+    Options,
+    RemoteStorage,
+    locate,
+    open_storage,
+    redact,
+)
 
 SHARD_NAME = re.compile(r"^(?P<stem>.*)-(?P<index>\d+)-of-(?P<count>\d+)(?P<suffix>\.[^.]*)?$")
 
@@ -130,30 +138,75 @@ class Merged:
     relabelled_duplicates: int = 0
 
 
-def _shard_files(inputs: list[Path]) -> list[tuple[int, int, Path]]:
-    found: list[tuple[int, int, Path]] = []
+@dataclass(frozen=True)
+class _ShardFile:
+    index: int
+    count: int
+    name: str  # as the user would write it
+    location: Location
+
+    def lines(self) -> Iterator[str]:
+        if self.location.is_local:
+            with Path(self.location.root).open(encoding="utf-8") as stream:
+                yield from stream
+        else:
+            storage = open_storage(self.location)
+            assert isinstance(storage, RemoteStorage)
+            with storage.fs.open(self.location.root, "r", encoding="utf-8") as stream:
+                yield from stream
+
+
+def _listed(given: str, options: Options) -> list[Location]:
+    """A shard manifest, or the shard manifests in a folder or under a prefix."""
+    location = locate(given, options)
+    if location.is_local:
+        path = Path(location.root)
+        if path.is_dir():
+            found = sorted(path.glob("*-of-*.jsonl"))
+            return [locate(str(p)) for p in found]
+        if not path.is_file():
+            raise InputError("shards", given, "no such file or folder")
+        return [location]
+    try:
+        storage = open_storage(location)
+        assert isinstance(storage, RemoteStorage)
+        if not storage.fs.isdir(location.root):
+            return [location]
+        names = sorted(storage.fs.glob(f"{location.root.rstrip('/')}/*-of-*.jsonl"))
+    except InputError as error:
+        raise InputError("shards", given, error.problem) from None
+    except Exception as error:  # the store's client errors share no base class
+        raise InputError("shards", given, redact(str(error), location)) from None
+    return [Location(f"{location.protocol}://{n}", location.protocol, n, options) for n in names]
+
+
+def _shard_files(inputs: list[str], options: Options) -> list[_ShardFile]:
+    found: list[_ShardFile] = []
     for given in inputs:
-        paths = sorted(given.glob("*-of-*.jsonl")) if given.is_dir() else [given]
-        if given.is_dir() and not paths:
+        locations = _listed(given, options)
+        if not locations:
             raise InputError("shards", given, "holds no NAME-K-of-N.jsonl manifest")
-        for path in paths:
-            if not path.is_file():
-                raise InputError("shards", path, "no such file")
-            match = SHARD_NAME.match(path.name)
+        for location in locations:
+            match = SHARD_NAME.match(location.root.rpartition("/")[2])
             if match is None:
-                raise InputError("shards", path, "not a shard manifest (NAME-K-of-N.jsonl)")
-            found.append((int(match["index"]), int(match["count"]), path))
-    return sorted(found)
+                raise InputError(
+                    "shards", location.name, "not a shard manifest (NAME-K-of-N.jsonl)"
+                )
+            found.append(
+                _ShardFile(int(match["index"]), int(match["count"]), location.name, location)
+            )
+    return sorted(found, key=lambda shard: (shard.index, shard.name))
 
 
-def merge(inputs: list[Path], destination: Path) -> Merged:
-    """Join the N manifests of one sharded run, checking that each shard is there once."""
-    shards = _shard_files(inputs)
-    counts = {count for _, count, _ in shards}
+def merge(inputs: list[str], destination: Path, options: Options = ()) -> Merged:
+    """Join the N manifests of one sharded run (files, folders or prefixes that hold them),
+    checking that each shard is there once."""
+    shards = _shard_files(inputs, options)
+    counts = {shard.count for shard in shards}
     if len(counts) > 1:
         raise InputError("shards", inputs[0], f"mixes runs of {sorted(counts)} shards")
     count = counts.pop()
-    indexes = Counter(index for index, _, _ in shards)
+    indexes = Counter(shard.index for shard in shards)
     if twice := sorted(index for index, seen in indexes.items() if seen > 1):
         raise InputError("shards", inputs[0], f"shard(s) {twice} given twice")
     if missing := sorted(set(range(count)) - set(indexes)):
@@ -161,7 +214,8 @@ def merge(inputs: list[Path], destination: Path) -> Merged:
         raise InputError("shards", inputs[0], f"missing shard(s) {listed} of {count}")
     if destination.is_dir():
         raise InputError("manifest", destination, "is a directory: name a file")
-    if any(destination.resolve() == path.resolve() for _, _, path in shards):
+    local = [Path(shard.location.root).resolve() for shard in shards if shard.location.is_local]
+    if destination.resolve() in local:
         raise InputError("manifest", destination, "is one of the shards: name another file")
     if not destination.parent.is_dir():
         raise InputError("manifest", destination, f"folder {destination.parent} does not exist")
@@ -176,10 +230,9 @@ def merge(inputs: list[Path], destination: Path) -> Merged:
     temporary = Path(name)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for _, _, path in shards:
-                with path.open(encoding="utf-8") as stream:
-                    for number, line in enumerate(stream, 1):
-                        out.write(_relabelled(line, path, number, seen, merged))
+            for shard in shards:
+                for number, line in enumerate(shard.lines(), 1):
+                    out.write(_relabelled(line, shard.name, number, seen, merged))
         temporary.chmod(0o644)
         temporary.replace(destination)
     finally:
@@ -187,7 +240,7 @@ def merge(inputs: list[Path], destination: Path) -> Merged:
     return merged
 
 
-def _relabelled(line: str, path: Path, number: int, seen: set[bytes], merged: Merged) -> str:
+def _relabelled(line: str, path: str, number: int, seen: set[bytes], merged: Merged) -> str:
     """One line; a later line of the same content (stored by an earlier shard) becomes a
     `duplicate`, as one run would have said."""
     try:
