@@ -17,6 +17,7 @@ tiny unique sources (with --dask also through a scheduler); target: no more than
 
 Run: .venv/bin/python benchmarks/images.py [--corpus mixed,small,uniform] [--dask] [--s3]
      .venv/bin/python benchmarks/images.py --memory [--dask] [--large N]
+     .venv/bin/python benchmarks/images.py --reducing-gap   (what 2.0 and 3.0 cost and give)
 """
 
 from __future__ import annotations
@@ -290,6 +291,52 @@ def speed(corpus: str, photos: int, dask: bool, s3: bool) -> bool:
     return ok
 
 
+def psnr(image: Image.Image, reference: Image.Image) -> float:
+    """Peak signal-to-noise ratio in dB over the RGB bands."""
+    import math
+
+    from PIL import ImageChops, ImageStat
+
+    difference = ImageChops.difference(image.convert("RGB"), reference.convert("RGB"))
+    stat = ImageStat.Stat(difference)
+    mse = sum(stat.sum2) / (3 * image.width * image.height)
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def reducing_gap(photos: int) -> None:
+    """What reducing_gap costs and buys: each variant against an exact Lanczos resize of the full
+    image (no reduction by whole factors), before and after the WebP encode."""
+    from capplan.images.convert import REDUCING_GAP
+
+    sizes = mixed_sizes(photos, 3)
+    results: dict[float, list[float]] = {2.0: [], 3.0: []}
+    encoded: dict[float, list[float]] = {2.0: [], 3.0: []}
+    times: dict[float, float] = {2.0: 0.0, 3.0: 0.0}
+    for n, (width, height) in enumerate(sizes):
+        with Image.open(io.BytesIO(jpeg(photo(width, height, seed=n)))) as source:
+            source.load()
+            for box in (800, 200):
+                scale = box / max(source.size)
+                size = (round(source.width * scale), round(source.height * scale))
+                exact = source.resize(size, Image.Resampling.LANCZOS)
+                for gap in (2.0, 3.0):
+                    start = time.perf_counter()
+                    reduced = source.resize(size, Image.Resampling.LANCZOS, reducing_gap=gap)
+                    times[gap] += time.perf_counter() - start
+                    results[gap].append(psnr(reduced, exact))
+                    buffer = io.BytesIO()
+                    reduced.save(buffer, "WEBP", quality=QUALITY, method=METHOD)
+                    encoded[gap].append(psnr(Image.open(buffer), exact))
+    print(f"reducing_gap on {photos} photos (800 and 200 px variants, against exact Lanczos):")
+    for gap in (2.0, 3.0):
+        print(
+            f"  reducing_gap {gap}: resize {times[gap]:.2f} s; PSNR {min(results[gap]):.1f} dB "
+            f"at worst before WebP, {sum(encoded[gap]) / len(encoded[gap]):.2f} dB on average "
+            "after WebP"
+        )
+    print(f"  capplan uses reducing_gap {REDUCING_GAP}")
+
+
 def tiny_sources(folder: Path, count: int) -> None:
     for n in range(count):
         sub = folder / f"{n // 1000:04}"
@@ -358,9 +405,13 @@ def main() -> int:
     parser.add_argument("--s3", action="store_true", help="also into moto's S3 server")
     parser.add_argument("--memory", action="store_true", help="measure memory instead of speed")
     parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--reducing-gap", action="store_true", help="its cost and its quality")
     args = parser.parse_args()
     print(f"Run: .venv/bin/python benchmarks/images.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.reducing_gap:
+        reducing_gap(12)
+        return 0
     if args.memory:
         ok = memory(1_000, args.large, args.dask)
     else:

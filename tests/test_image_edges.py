@@ -217,3 +217,22 @@ def test_names_and_globs() -> None:
     rules = Exclusions(["*.psd", "raw", "2024/*/tmp"])
     assert rules.excludes("a/b.psd", "b.psd") and rules.excludes("x/raw", "raw")
     assert rules.excludes("2024/05/tmp", "tmp") and not rules.excludes("2023/tmp/a.jpg", "a.jpg")
+
+
+def test_the_progress_bar_starts_once_and_ignores_a_late_count() -> None:
+    import threading
+
+    from capplan.images.outcome import Outcome
+    from capplan.output.images import ImageProgress
+
+    progress = ImageProgress(enabled=True)
+    with progress:
+        counting = threading.Thread(target=progress.set_total, args=(3,))
+        counting.start()
+        for _ in range(3):
+            progress.advance(Outcome("a.jpg", "converted"))
+        counting.join()
+        started = progress.progress
+        assert started is not None and started.tasks[0].completed == 3
+    progress.set_total(5)  # the count thread finishing after the run: draws nothing
+    assert progress.progress is started and not started.live.is_started

@@ -82,16 +82,21 @@ class ImageProgress:
     has started its workers."""
 
     def __init__(self, enabled: bool) -> None:
+        import threading
+
         self.enabled = enabled
         self.progress: Any = None
         self.task: Any = None
+        self.lock = threading.Lock()  # the count comes from another thread
 
     def __enter__(self) -> ImageProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        with self.lock:
+            self.enabled = False  # a count that arrives late draws nothing
+            if self.progress is not None:
+                self.progress.stop()
 
     def _started(self) -> Any:
         if self.progress is None:
@@ -122,14 +127,16 @@ class ImageProgress:
         return self.progress
 
     def set_total(self, total: int) -> None:
-        if self.enabled:
-            self._started().update(self.task, total=total)
+        with self.lock:
+            if self.enabled:
+                self._started().update(self.task, total=total)
 
     def advance(self, outcome: Outcome) -> None:
-        if self.enabled:
-            progress = self._started()
-            speed = progress.tasks[0].speed or 0.0
-            progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
+        with self.lock:
+            if self.enabled:
+                progress = self._started()
+                speed = progress.tasks[0].speed or 0.0
+                progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
 
 
 def stats_data(result: ImageStats) -> dict[str, Any]:
