@@ -146,7 +146,7 @@ class Cluster:
             client.wait_for_workers(count, timeout=60)
 
     def close(self) -> None:
-        for process in [*self.workers, self.scheduler]:
+        for process in [*self.workers, self.scheduler]:  # the workers before their scheduler
             stop(process)
 
 

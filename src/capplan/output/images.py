@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from capplan.images.manifest import Merged
-from capplan.images.outcome import Outcome, Summary
-from capplan.images.stats import ImageStats
 from capplan.output.numbers import figure, pct, size
 from capplan.output.report import Cell, Report, Section, data, make_console
+
+if TYPE_CHECKING:  # `images convert` need not import the configuration's models (pydantic)
+    from capplan.images.manifest import Merged
+    from capplan.images.outcome import Outcome, Summary
+    from capplan.images.stats import ImageStats
 
 
 def convert_report(summary: Summary) -> Report:
