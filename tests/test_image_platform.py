@@ -362,6 +362,7 @@ def test_shard_runs_split_src_and_their_manifests_merge(
         ("s3://no-such-bucket/x", ("--storage-option", f"secret={SECRET}", "--storage-option",
          f"key={KEY_ID}"), "bucket no-such-bucket does not exist"),
         ("s3://platform/x", ("--storage-option", "anon"), "--storage-option anon: expected"),
+        ("{tmp}/dest", ("--manifest", "s3://no-such-bucket/m.jsonl"), "--manifest s3://no-such"),
     ],
 )  # fmt: skip
 def test_unreachable_or_misconfigured_platforms_are_one_line_without_secrets(

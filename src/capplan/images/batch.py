@@ -156,6 +156,8 @@ def check_plan(plan: Plan) -> None:
         _writable_folder("dest", Path(dest.root), dest.name)
     else:
         _ask("dest", dest, RemoteStorage.reachable)
+    if plan.manifest is not None and not plan.manifest.is_local and not plan.dry_run:
+        _ask("manifest", plan.manifest, RemoteStorage.reachable)
 
 
 def _ask(subject: str, location: Location, question: Callable[[RemoteStorage], Any]) -> Any:

@@ -17,6 +17,7 @@ from capplan.images.outcome import Outcome
 
 IN_FLIGHT_PER_THREAD = 4
 CONNECT_TIMEOUT = "20s"
+WORKERS_TIMEOUT = 30
 
 
 def on_cluster(
@@ -38,6 +39,7 @@ def on_cluster(
             "scheduler", address, f"cannot reach the Dask scheduler: {error}"
         ) from None
     with client:
+        _check_workers(client, address)
         threads = sum(client.nthreads().values()) or 1
         limit = threads * IN_FLIGHT_PER_THREAD
         running = as_completed(loop=client.loop)
@@ -60,6 +62,36 @@ def _settle(future: Any, names: dict[Any, str], settle: Callable[[Outcome], None
         outcome = Outcome(source, "failed", error=f"{type(error).__name__}: {error}")
     future.release()
     settle(outcome)
+
+
+def _version() -> str:
+    """Run on each worker: the capplan it would convert with."""
+    from capplan import __version__
+
+    return __version__
+
+
+def _check_workers(client: Any, address: str) -> None:
+    """Workers there, able to import capplan, of this very version (the same outputs)."""
+    from capplan import __version__
+
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except (TimeoutError, OSError):
+        problem = f"no Dask worker joined the scheduler within {WORKERS_TIMEOUT} s"
+        raise InputError("scheduler", address, problem) from None
+    try:
+        versions = client.run(_version)
+    except Exception as error:  # the worker's own error: a missing module, most often
+        problem = (
+            f"the workers cannot run capplan ({type(error).__name__}: {error}): "
+            "pip install 'capplan[cluster]' on them"
+        )
+        raise InputError("scheduler", address, problem) from None
+    for worker, version in sorted(versions.items()):
+        if version != __version__:
+            problem = f"worker {worker} runs capplan {version}, this is {__version__}"
+            raise InputError("scheduler", address, problem)
 
 
 def _listening(address: str) -> None:

@@ -119,10 +119,12 @@ class Manifest:
                 self.temporary.chmod(0o644)
                 self.temporary.replace(self.location.root)
             else:
-                storage = open_storage(
-                    Location(self.location.name, self.location.protocol, "", self.location.options)
-                )
-                storage.write(self.location.root, self.temporary.read_bytes())
+                storage = open_storage(self.location)
+                try:
+                    storage.write(self.location.root, self.temporary.read_bytes())
+                except Exception as error:  # the store's client errors share no base class
+                    problem = redact(f"not stored: {type(error).__name__}: {error}", self.location)
+                    raise InputError("manifest", self.location.name, problem) from None
         finally:
             self.temporary.unlink(missing_ok=True)
 
