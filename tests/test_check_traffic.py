@@ -60,17 +60,31 @@ def later(seconds: float, action: Any) -> threading.Thread:
     return thread
 
 
-def test_disk_writes_during_the_interval_show_in_the_write_rate(run: Run, tmp_path: Path) -> None:
+def test_disk_writes_during_the_interval_show_in_the_write_rate(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     device = block_device_of(tmp_path)
     size = 32 * 1024 * 1024
+    from capplan.check import io
+
+    started = threading.Event()
+    read = io.counters
+
+    def first_reading() -> io.Counters:  # the real counters; the writer waits for the first
+        counters = read()
+        started.set()
+        return counters
+
+    monkeypatch.setattr(io, "counters", first_reading)
 
     def write() -> None:
+        assert started.wait(60), "the check never read the disk counters"
         with (tmp_path / "blob").open("wb") as stream:
             stream.write(os.urandom(size))
             stream.flush()
             os.fsync(stream.fileno())
 
-    writer = later(0.3, write)
+    writer = later(0.0, write)
     result = run("check", "--interval", "2", "--device", device, "--format", "json")
     writer.join()
     data = json.loads(result.stdout)

@@ -132,8 +132,8 @@ def test_dry_run_writes_nothing(run: Run, sources: dict[str, Path], tmp_path: Pa
     dest = tmp_path / "dest"
     manifest = tmp_path / "m.jsonl"
     result = run("images", "convert", tmp_path / "src", dest, "--dry-run", "--manifest", manifest)
-    assert result.exit_code == 0
-    assert "would be converted" in result.stdout
+    assert result.exit_code == 1  # as the real run: the bad sources would fail
+    assert "would be converted" in result.stdout and "would fail" in result.stdout
     assert not dest.exists() and not manifest.exists()
 
 

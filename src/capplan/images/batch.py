@@ -1,93 +1,57 @@
 """The batch: every image under SRC into DEST/products/ab/cd/<sha256>_<variant>.webp.
 
-SRC is walked lazily and a bounded number of images is in flight across worker processes, so
-memory stays flat whatever SRC holds. Every output is written atomically; a run killed at any
+SRC is walked lazily and a bounded number of images is in flight, on local worker processes
+(started while the walk begins) or on a Dask cluster, so memory stays flat whatever SRC holds.
+Every output path is checked before any work starts. Every write is atomic; a run killed at any
 moment and run again removes the temporary files it left and completes the tree. Sources are
 only read.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from capplan import atomic
 from capplan.errors import InputError
-from capplan.images.convert import VARIANT_SIZES, Refused, Settings, convert, sha256
+from capplan.images import sources
+from capplan.images.convert import VARIANT_SIZES, Refused, Settings, convert, probe, sha256
+from capplan.images.manifest import Manifest
+from capplan.images.outcome import Outcome, Summary
+from capplan.images.shards import Shard
+from capplan.images.storage import (
+    Entry,
+    Location,
+    RemoteStorage,
+    Storage,
+    open_storage,
+    redact,
+)
 
 IN_FLIGHT_PER_WORKER = 4
-FAILURES_KEPT = 20
 VARIANTS = tuple(name for name, _ in VARIANT_SIZES)
+Settle = Callable[[Outcome], None]
+Call = tuple[Entry, Location, Location, Settings, bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    source: str
-    status: str  # converted, skipped, duplicate, failed, ignored
-    sha256: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)  # variant -> path relative to DEST
-    bytes_in: int = 0
-    bytes_out: int = 0
-    width: int | None = None
-    height: int | None = None
-    error: str | None = None
+@dataclass(frozen=True)
+class Plan:
+    """What a run reads, where it writes, and how: everything checked before it starts."""
 
-    def manifest_line(self) -> str:
-        record: dict[str, Any] = {
-            "source": self.source,
-            "sha256": self.sha256,
-            "status": self.status,
-            "outputs": self.outputs,
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "width": self.width,
-            "height": self.height,
-            "error": self.error,
-        }
-        return json.dumps(record, ensure_ascii=False) + "\n"
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    source: str
-    error: str
-
-
-@dataclass
-class Summary:
-    """What a run did; its fields are the JSON contract's keys."""
-
-    converted: int = 0
-    skipped: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    ignored: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    savings_pct: float | None = None  # set by finish()
-    leftovers_removed: int = 0
-    elapsed_s: float = 0.0
-    images_per_s: float | None = None  # set by finish()
+    src: Location
+    dest: Location
+    settings: Settings = field(default_factory=Settings)
+    manifest: Location | None = None
     dry_run: bool = False
-    failures: list[Failure] = field(default_factory=list)  # the first few
-
-    @property
-    def sources(self) -> int:
-        return self.converted + self.skipped + self.duplicates + self.failed + self.ignored
-
-    def finish(self, elapsed_s: float) -> None:
-        """The run is over: its time, its rate and what the conversion saved."""
-        self.elapsed_s = elapsed_s
-        self.images_per_s = self.sources / elapsed_s if elapsed_s else None
-        self.savings_pct = 100 * (1 - self.bytes_out / self.bytes_in) if self.bytes_in else None
+    exclude: Sequence[str] = ()
+    strict: bool = False
+    shard: Shard | None = None
 
 
 def relative_outputs(digest: str) -> dict[str, str]:
@@ -95,29 +59,29 @@ def relative_outputs(digest: str) -> dict[str, str]:
     return {name: f"{folder}/{digest}_{name}.webp" for name in VARIANTS}
 
 
-def process(source: str, dest: str, settings: Settings, dry_run: bool = False) -> Outcome:
-    """One source, start to finish; never raises: a problem is a failed Outcome."""
+def process(
+    entry: Entry, src: Location, dest: Location, settings: Settings, dry_run: bool
+) -> Outcome:
+    """One source, start to finish, in whichever process runs it; never raises: a problem is a
+    failed Outcome."""
+    source = src.display(entry.relative)
     try:
-        path = Path(source)
-        if settings.max_bytes is not None:
-            size = path.stat().st_size
-            if size > settings.max_bytes:
-                raise Refused(f"{size:,} bytes is over --max-bytes {settings.max_bytes:,}")
-        data = path.read_bytes()
+        if settings.max_bytes is not None and entry.size > settings.max_bytes:
+            raise Refused(f"{entry.size:,} bytes is over --max-bytes {settings.max_bytes:,}")
+        data = open_storage(src).read(entry.path)
         digest = sha256(data)
         outputs = relative_outputs(digest)
-        targets = {name: Path(dest, path) for name, path in outputs.items()}
-        existing = _complete_size(targets.values())
+        storage = open_storage(dest)
+        existing = _complete_size(storage, dest, outputs)
         if existing is not None:
             return Outcome(source, "skipped", digest, outputs, len(data), existing)
         if dry_run:
-            return Outcome(source, "converted", digest, outputs, len(data))
+            width, height = probe(data, settings)
+            return Outcome(source, "converted", digest, outputs, len(data), 0, width, height)
         result = convert(data, settings)
-        folder = targets["original"].parent
-        folder.mkdir(parents=True, exist_ok=True)
         # the original last: a tree whose original exists was at least written in order
         for variant in sorted(result.variants, key=lambda v: v.name == "original"):
-            atomic.write_bytes(targets[variant.name], variant.data, durable=False)
+            storage.write(dest.join(outputs[variant.name]), variant.data)
         return Outcome(
             source,
             "converted",
@@ -133,159 +97,189 @@ def process(source: str, dest: str, settings: Settings, dry_run: bool = False) -
     except MemoryError:
         return Outcome(source, "failed", error="out of memory while decoding")
     except Exception as error:  # a decoder's bug must not stop a million-file batch
-        return Outcome(source, "failed", error=f"{type(error).__name__}: {error}")
+        message = redact(f"{type(error).__name__}: {error}", src)
+        return Outcome(source, "failed", error=redact(message, dest))
 
 
-def _complete_size(targets: Iterable[Path]) -> int | None:
-    """The bytes of all the variants, or None when one is missing: one stat each."""
+def _complete_size(storage: Storage, dest: Location, outputs: dict[str, str]) -> int | None:
+    """The bytes of all the variants, or None when one is missing; the original first, as it
+    is written last."""
     total = 0
-    for target in targets:
-        try:
-            info = target.stat()
-        except FileNotFoundError:
+    for name in ("original", *(v for v in VARIANTS if v != "original")):
+        size = storage.size(dest.join(outputs[name]))
+        if size is None:
             return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        total += info.st_size
+        total += size
     return total
 
 
-def walk(src: Path) -> Iterator[tuple[str, bool]]:
-    """(path, regular file?) for every file under src, lazily; links are not followed."""
-    pending = [os.fspath(src)]
-    while pending:
-        folder = pending.pop()
-        try:
-            entries = os.scandir(folder)
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(info.st_mode):
-                    pending.append(entry.path)
-                else:
-                    yield entry.path, stat.S_ISREG(info.st_mode)
+def _writable_folder(subject: str, path: Path, given: object) -> None:
+    """The nearest existing folder of `path` is a folder that this user may write into."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(subject, given, f"{existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(subject, given, f"{existing} is not writable")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def check_output_file(subject: str, path: Path, src: Location) -> None:
+    """A file that the run writes at its end (`--output`): checked before any work starts."""
+    if path.is_dir():
+        raise InputError(subject, path, "is a directory: name a file")
+    if not path.parent.is_dir():
+        raise InputError(subject, path, f"folder {path.parent} does not exist")
+    if src.is_local and src.contains(Location(str(path), None, str(path))):
+        raise InputError(
+            subject, path, f"is inside SRC {src.name}: the next run would take it as a source"
+        )
 
 
-def check_paths(src: Path, dest: Path) -> None:
-    if not src.is_dir():
-        raise InputError("src", src, "not a directory")
-    real_src, real_dest = src.resolve(), dest.resolve()
-    if _inside(real_dest, real_src):
-        raise InputError("dest", dest, f"is inside SRC {src}: the outputs would become sources")
-    if _inside(real_src, real_dest):
-        raise InputError("src", src, f"is inside DEST {dest}: choose separate directories")
-    if dest.exists() and not dest.is_dir():
-        raise InputError("dest", dest, "not a directory")
+def check_plan(plan: Plan) -> None:
+    src, dest = plan.src, plan.dest
+    if src.is_local and not Path(src.root).is_dir():
+        raise InputError("src", src.name, "not a directory")
+    if not src.is_local and not _ask("src", src, RemoteStorage.is_dir):
+        raise InputError("src", src.name, "no such folder or bucket prefix")
+    if src.contains(dest):
+        raise InputError(
+            "dest", dest.name, f"is inside SRC {src.name}: the outputs would become sources"
+        )
+    if dest.contains(src):
+        raise InputError(
+            "src", src.name, f"is inside DEST {dest.name}: choose separate directories"
+        )
+    if dest.is_local:
+        if Path(dest.root).exists() and not Path(dest.root).is_dir():
+            raise InputError("dest", dest.name, "not a directory")
+        _writable_folder("dest", Path(dest.root), dest.name)
+    else:
+        _ask("dest", dest, RemoteStorage.reachable)
+    if plan.manifest is not None and not plan.manifest.is_local and not plan.dry_run:
+        _ask("manifest", plan.manifest, RemoteStorage.reachable)
 
 
-def remove_leftovers(dest: Path, dry_run: bool) -> int:
-    """Temporary files that a killed run left in the tree."""
-    products = dest / "products"
-    if not products.is_dir():
+def _ask(subject: str, location: Location, question: Callable[[RemoteStorage], Any]) -> Any:
+    """A question to the storage of a URL, its errors naming SRC or DEST."""
+    try:
+        storage = open_storage(location)
+        assert isinstance(storage, RemoteStorage)
+        return question(storage)
+    except InputError as error:
+        raise InputError(subject, location.name, error.problem) from None
+
+
+def remove_leftovers(dest: Location, dry_run: bool) -> int:
+    """Temporary files that a killed run left in a local tree (an object store has none)."""
+    products = Path(dest.root, "products")
+    if not dest.is_local or not products.is_dir():
         return 0
     removed = 0
-    for name, regular in walk(products):
-        path = Path(name)
-        if regular and atomic.is_leftover(path.name):
-            removed += 1
-            if not dry_run:
-                path.unlink(missing_ok=True)
+    for _, _, files in open_storage(Location(str(products), None, str(products))).walk():
+        for entry in files:
+            if entry.regular and atomic.is_leftover(entry.relative.rpartition("/")[2]):
+                removed += 1
+                if not dry_run:
+                    Path(entry.path).unlink(missing_ok=True)
     return removed
 
 
-def _die_with_parent() -> None:
-    """Worker start-up: on Linux, end when the parent ends (a killed run leaves no writer)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-
-
-class Manifest:
-    """JSON lines written to a temporary file, renamed into place when the run ends."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.stream: IO[str] | None = None
-        self.temporary: Path | None = None
-        if path is not None:
-            import tempfile
-
-            for stale in path.parent.glob(f".{path.name}.*{atomic.TEMP_SUFFIX}"):
-                stale.unlink(missing_ok=True)  # what a killed run left
-            try:
-                handle, name = tempfile.mkstemp(
-                    dir=path.parent, prefix=f".{path.name}.", suffix=atomic.TEMP_SUFFIX
-                )
-            except OSError as error:
-                raise InputError("manifest", path, str(error.strerror or error)) from None
-            self.temporary = Path(name)
-            self.stream = os.fdopen(handle, "w", encoding="utf-8")
-
-    def write(self, outcome: Outcome) -> None:
-        if self.stream is not None:
-            self.stream.write(outcome.manifest_line())
-
-    def close(self, complete: bool) -> None:
-        if self.stream is None or self.temporary is None or self.path is None:
-            return
-        self.stream.close()
-        if complete:
-            self.temporary.chmod(0o644)
-            self.temporary.replace(self.path)
-        else:
-            self.temporary.unlink(missing_ok=True)
-
-
-def count_sources(src: Path, report: Callable[[int], None]) -> threading.Thread:
+def _count_sources(plan: Plan, report: Callable[[int], None]) -> None:
     """Count the sources in a background thread, for a progress bar's total and ETA."""
+    import threading
 
     def count() -> None:
-        report(sum(1 for _ in walk(src)))
+        found = sources.find(
+            open_storage(plan.src), exclude=plan.exclude, strict=plan.strict, shard=plan.shard
+        )
+        report(sum(1 for _ in found))
 
-    thread = threading.Thread(target=count, name="capplan-count", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=count, name="capplan-count", daemon=True).start()
 
 
 def run(
-    src: Path,
-    dest: Path,
+    plan: Plan,
     *,
-    settings: Settings = Settings(),
     workers: int | None = None,
-    manifest: Path | None = None,
-    dry_run: bool = False,
-    on_outcome: Callable[[Outcome], None] | None = None,
+    scheduler: str | None = None,
+    on_outcome: Settle | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> Summary:
-    import time
-
-    check_paths(src, dest)
+    """Convert the plan's sources; `on_total` receives their count (from a second walk, for a
+    progress bar), `on_outcome` each result as it comes."""
     started = time.perf_counter()
-    summary = Summary(dry_run=dry_run)
-    summary.leftovers_removed = remove_leftovers(dest, dry_run)
-    if not dry_run:
-        try:
-            dest.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise InputError("dest", dest, str(error.strerror or error)) from None
-    seen: dict[bytes, str] = {}  # 16 bytes of each SHA-256 seen -> its first status
-    record = Manifest(None if dry_run else manifest)  # a dry run writes nothing
+    workers = workers or os.cpu_count() or 1
+    # the workers first, before this process starts any thread (an object store's client
+    # runs one): they fork at once, already holding the codecs, and convert while the walk
+    # begins
+    pool = _start_pool(workers) if scheduler is None and workers > 1 else None
+    try:
+        check_plan(plan)
+        if on_total is not None:
+            _count_sources(plan, on_total)
+        return _run(plan, pool, workers, scheduler, on_outcome, started)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run(
+    plan: Plan,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+    scheduler: str | None,
+    on_outcome: Settle | None,
+    started: float,
+) -> Summary:
+    summary = Summary(
+        dry_run=plan.dry_run,
+        src=plan.src.name,
+        dest=plan.dest.name,
+        shard=str(plan.shard) if plan.shard else None,
+        manifest=plan.manifest.name if plan.manifest and not plan.dry_run else None,
+    )
+    record = Manifest(None if plan.dry_run else plan.manifest)  # a dry run writes nothing
     complete = False
+    try:
+        summary.leftovers_removed = remove_leftovers(plan.dest, plan.dry_run)
+        settle = _settler(summary, record, on_outcome)
+        calls = _calls(plan, settle)
+        if scheduler is not None:
+            from capplan.images.cluster import on_cluster
+
+            on_cluster(scheduler, calls, settle)
+        elif pool is None:
+            for call in calls:
+                settle(process(*call))
+        else:
+            _in_pool(pool, calls, settle, workers * IN_FLIGHT_PER_WORKER)
+        complete = True
+    finally:
+        record.close(complete)
+    summary.finish(time.perf_counter() - started)
+    return summary
+
+
+def _calls(plan: Plan, settle: Settle) -> Iterator[Call]:
+    """The sources to convert, largest first within a window; what is not one is settled."""
+
+    def entries() -> Iterator[Entry]:
+        found = sources.find(
+            open_storage(plan.src), exclude=plan.exclude, strict=plan.strict, shard=plan.shard
+        )
+        for item in found:
+            if isinstance(item, sources.Skip):
+                settle(Outcome(plan.src.display(item.entry.relative), "ignored", error=item.reason))
+            else:
+                yield item
+
+    for entry in sources.largest_first(entries()):
+        yield entry, plan.src, plan.dest, plan.settings, plan.dry_run
+
+
+def _settler(summary: Summary, record: Manifest, on_outcome: Settle | None) -> Settle:
+    seen: dict[bytes, str] = {}  # 16 bytes of each SHA-256 seen -> its first status
 
     def settle(outcome: Outcome) -> None:
         if outcome.sha256 is not None and outcome.status in ("converted", "skipped"):
@@ -293,7 +287,7 @@ def run(
             first = seen.get(key)
             if first is None:
                 seen[key] = outcome.status
-            elif first == "skipped" and outcome.status == "converted":
+            elif first == "skipped" and outcome.status == "converted" and not summary.dry_run:
                 # Two identical sources were in flight at once and the first to report found
                 # the second's fresh outputs: it was this run's duplicate, not a previous run's.
                 seen[key] = "converted"
@@ -303,74 +297,59 @@ def run(
                 outcome = Outcome(
                     outcome.source, "duplicate", outcome.sha256, outcome.outputs, outcome.bytes_in
                 )
-        _count(summary, outcome)
+        summary.count(outcome)
         record.write(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
 
-    try:
-        jobs = walk(src)
-        workers = workers or os.cpu_count() or 1
-        if workers == 1:
-            for path, regular in jobs:
-                settle(process(path, str(dest), settings, dry_run) if regular else _ignored(path))
-        else:
-            _in_pool(jobs, dest, settings, dry_run, workers, settle)
-        complete = True
-    finally:
-        record.close(complete)
-    summary.finish(time.perf_counter() - started)
-    return summary
+    return settle
 
 
-def _ignored(path: str) -> Outcome:
-    return Outcome(path, "ignored", error="not a regular file (a symbolic link is not followed)")
+def _start_worker() -> None:
+    """Worker start-up: end when the parent ends (Linux), and have the codecs imported (a
+    forked worker has them already; a spawned one imports them now, while the parent walks)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a killed run leaves no writer
+        except (OSError, AttributeError):
+            pass
+    import capplan.images.convert  # noqa: F401
 
 
-def _in_pool(
-    jobs: Iterator[tuple[str, bool]],
-    dest: Path,
-    settings: Settings,
-    dry_run: bool,
-    workers: int,
-    settle: Callable[[Outcome], None],
-) -> None:
+def _ready() -> None:
+    """A task that does nothing: submitting one starts the workers."""
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """Forked where the platform can (no start-up, no imports), spawned elsewhere."""
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
-    limit = workers * IN_FLIGHT_PER_WORKER
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
-        pending: set[Future[Outcome]] = set()
-        try:
-            for path, regular in jobs:
-                if not regular:
-                    settle(_ignored(path))
-                    continue
-                if len(pending) >= limit:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        settle(future.result())
-                pending.add(pool.submit(process, path, str(dest), settings, dry_run))
-            for future in pending:
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
+    for _ in range(workers if method == "spawn" else 1):
+        pool.submit(_ready)
+    return pool
+
+
+def _in_pool(pool: ProcessPoolExecutor, calls: Iterator[Call], settle: Settle, limit: int) -> None:
+    pending: set[Future[Outcome]] = set()
+    try:
+        for call in calls:
+            if len(pending) >= limit:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    settle(future.result())
+            pending.add(pool.submit(process, *call))
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
                 settle(future.result())
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-
-
-def _count(summary: Summary, outcome: Outcome) -> None:
-    if outcome.status == "converted":
-        summary.converted += 1
-        summary.bytes_in += outcome.bytes_in
-        summary.bytes_out += outcome.bytes_out
-    elif outcome.status == "skipped":
-        summary.skipped += 1
-    elif outcome.status == "duplicate":
-        summary.duplicates += 1
-    elif outcome.status == "ignored":
-        summary.ignored += 1
-    else:
-        summary.failed += 1
-        if len(summary.failures) < FAILURES_KEPT:
-            summary.failures.append(Failure(outcome.source, outcome.error or "failed"))
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise

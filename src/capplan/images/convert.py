@@ -18,6 +18,9 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF")
 VARIANT_SIZES: tuple[tuple[str, int | None], ...] = (("original", None), ("800", 800), ("200", 200))
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own limit
+# Pillow first shrinks by a whole factor while the image stays this many times the target, then
+# resamples with Lanczos: 2.0 is as sharp as 3.0 to the eye and measurably faster (README).
+REDUCING_GAP = 2.0
 SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -79,6 +82,23 @@ def open_image(data: bytes, settings: Settings) -> Image.Image:
     return image
 
 
+def probe(data: bytes, settings: Settings) -> tuple[int, int]:
+    """Whether `convert` would refuse this source, without decoding it in full: the header
+    checks of `open_image`, then a JPEG read through at 1/8 scale and a PNG's chunks checked,
+    so that a truncated file shows. Returns the width and height."""
+    image = open_image(data, settings)
+    size = image.size
+    try:
+        if image.format == "JPEG":
+            image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+            image.load()
+        elif image.format == "PNG":
+            image.verify()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise Refused(f"corrupt or truncated: {error}") from None
+    return size
+
+
 def _decode(image: Image.Image) -> Image.Image:
     try:
         image.load()
@@ -125,7 +145,7 @@ def _fit(image: Image.Image, box: int) -> Image.Image:
         return image
     scale = box / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
 def encode(image: Image.Image, settings: Settings) -> bytes:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from capplan.images.batch import Outcome, Summary
-from capplan.images.stats import ImageStats
 from capplan.output.numbers import figure, pct, size
 from capplan.output.report import Cell, Report, Section, data, make_console
+
+if TYPE_CHECKING:  # `images convert` need not import the configuration's models (pydantic)
+    from capplan.images.manifest import Merged
+    from capplan.images.outcome import Outcome, Summary
+    from capplan.images.stats import ImageStats
 
 
 def convert_report(summary: Summary) -> Report:
@@ -17,8 +20,8 @@ def convert_report(summary: Summary) -> Report:
         (f"{would}converted", figure(summary.converted)),
         ("skipped (already complete)", figure(summary.skipped)),
         ("duplicates (stored once)", figure(summary.duplicates)),
-        ("failed", figure(summary.failed)),
-        ("ignored (links, special files)", figure(summary.ignored)),
+        ("would fail" if summary.dry_run else "failed", figure(summary.failed)),
+        ("ignored (not images by name, links)", figure(summary.ignored)),
     ]
     if not summary.dry_run:
         rows += [
@@ -48,51 +51,94 @@ def convert_report(summary: Summary) -> Report:
                 [(failure.source, failure.error) for failure in summary.failures],
             )
         )
-    return Report(data=data(summary), sections=sections, result=summary)
+    notes = []
+    if summary.no_images:
+        ignored = f" ({summary.ignored:,} files ignored)" if summary.ignored else ""
+        notes.append(f"no images found under {summary.src}{ignored}: nothing to convert")
+    if summary.shard:
+        notes.append(f"shard {summary.shard} of {summary.src}: run the other shards too")
+    if summary.manifest:
+        notes.append(f"manifest: {summary.manifest}")
+    return Report(data=data(summary), sections=sections, notes=notes, result=summary)
+
+
+def merge_report(merged: Merged) -> Report:
+    rows: list[Sequence[Cell]] = [
+        ("shards", figure(merged.shards)),
+        ("lines", figure(merged.lines)),
+        *[(status, figure(count)) for status, count in merged.statuses.items()],
+        ("duplicates across shards", figure(merged.relabelled_duplicates)),
+    ]
+    return Report(
+        data=data(merged),
+        sections=[Section("images manifest merge", ("", ""), rows, header=False)],
+        notes=[f"merged manifest: {merged.manifest}"],
+        result=merged,
+    )
 
 
 class ImageProgress:
-    """A Rich progress bar on stderr (images/s, ETA) while a batch runs; silent off a terminal."""
+    """A Rich progress bar on stderr (images/s, ETA) while a batch runs; silent off a terminal.
+
+    It starts with the first count or result, so that no display thread runs before the batch
+    has started its workers."""
 
     def __init__(self, enabled: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        import threading
 
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("converting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=make_console(stderr=True),
-            disable=not enabled,
-            transient=False,
-        )
-        self.task = self.progress.add_task("convert", total=None, rate="")
+        self.enabled = enabled
+        self.progress: Any = None
+        self.task: Any = None
+        self.lock = threading.Lock()  # the count comes from another thread
 
     def __enter__(self) -> ImageProgress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        with self.lock:
+            self.enabled = False  # a count that arrives late draws nothing
+            if self.progress is not None:
+                self.progress.stop()
+
+    def _started(self) -> Any:
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("converting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=make_console(stderr=True),
+                transient=False,
+            )
+            self.task = self.progress.add_task("convert", total=None, rate="")
+            self.progress.start()
+        return self.progress
 
     def set_total(self, total: int) -> None:
-        self.progress.update(self.task, total=total)
+        with self.lock:
+            if self.enabled:
+                self._started().update(self.task, total=total)
 
     def advance(self, outcome: Outcome) -> None:
-        speed = self.progress.tasks[0].speed or 0.0
-        self.progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
+        with self.lock:
+            if self.enabled:
+                progress = self._started()
+                speed = progress.tasks[0].speed or 0.0
+                progress.update(self.task, advance=1, rate=f"{speed:,.1f} images/s")
 
 
 def stats_data(result: ImageStats) -> dict[str, Any]:

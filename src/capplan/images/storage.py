@@ -1,0 +1,277 @@
+"""Where sources are read and variants written: a local directory, or a URL that fsspec knows.
+
+A local path (or `file://`) costs nothing extra: plain `os` calls and atomic renames. A URL
+(`s3://bucket/prefix` through s3fs, ...) goes through fsspec, imported only then: a variant is
+written in one PUT of the complete object, so nothing partial is ever visible, and an object
+counts as there when it exists with a size above zero. Credentials come from the usual places
+(AWS_* variables, AWS_ENDPOINT_URL, ~/.aws) or from storage options; they are never printed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capplan import atomic
+from capplan.errors import InputError
+
+SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+
+
+Options = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file found under a root: its path for the storage, its path relative to the root
+    (with `/`), its size, and whether it is a regular file (links and devices are not)."""
+
+    path: str
+    relative: str
+    size: int
+    regular: bool = True
+
+
+@dataclass(frozen=True)
+class Location:
+    """A root as the user named it (`uploads/`, `s3://bucket/images`) with its storage options.
+
+    Picklable: a worker process or a Dask worker opens its own storage from it. The options
+    (which may hold credentials) never appear in its repr."""
+
+    name: str
+    protocol: str | None = None  # None: the local file system
+    root: str = ""  # the path without the protocol
+    options: Options = field(default=(), repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol is None
+
+    def join(self, relative: str) -> str:
+        """The storage path of a file under this root."""
+        return posixpath.join(self.root, relative)
+
+    def display(self, relative: str) -> str:
+        """The file as the user would name it: under the root as given."""
+        if self.is_local:
+            return posixpath.join(self.name, relative)
+        return f"{self.protocol}://{posixpath.join(self.root, relative)}"
+
+    def contains(self, other: Location) -> bool:
+        """Whether `other` is this root or lies under it."""
+        if self.protocol != other.protocol:
+            return False
+        if self.is_local:
+            mine, theirs = Path(self.root).resolve(), Path(other.root).resolve()
+            return theirs == mine or mine in theirs.parents
+        mine_text, theirs_text = self.root.rstrip("/"), other.root.rstrip("/")
+        return theirs_text == mine_text or theirs_text.startswith(mine_text + "/")
+
+
+def parse_options(pairs: list[str] | None) -> Options:
+    """`KEY=VALUE` pairs as storage options: true/false and whole numbers typed, the rest text."""
+    options: list[tuple[str, Any]] = []
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError("storage_options", pair.split("=")[0] or pair, "expected KEY=VALUE")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        elif text.isdigit():
+            value = int(text)
+        options.append((key.strip(), value))
+    return tuple(options)
+
+
+def locate(text: str, options: Options = ()) -> Location:
+    """A local path, `file://path`, or a URL with a protocol that fsspec knows."""
+    protocol, sep, rest = text.partition("://")
+    if not sep:
+        return Location(text, None, text)
+    if protocol == "file":
+        return Location(rest, None, rest)
+    return Location(text, protocol, rest.rstrip("/"), options)
+
+
+def redact(message: str, location: Location | None = None) -> str:
+    """A message with every credential that capplan knows of replaced by ***."""
+    secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
+    if location is not None:
+        secrets += [
+            value
+            for key, value in location.options
+            if isinstance(value, str) and any(word in key.lower() for word in SECRET_WORDS)
+        ]
+    for secret in secrets:
+        if len(secret) >= 4:
+            message = message.replace(secret, "***")
+    return message
+
+
+class Storage:
+    """Reading, walking and writing under one root."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    def read(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def size(self, path: str) -> int | None:
+        """The bytes of a complete file, or None when it is not there."""
+        raise NotImplementedError
+
+    def write(self, path: str, data: bytes) -> None:
+        """Write a whole file: no reader ever sees part of it."""
+        raise NotImplementedError
+
+    def is_dir(self) -> bool:
+        raise NotImplementedError
+
+    def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:
+        """(folder relative to the root, its subfolder names, its files), top-down; a caller
+        may prune the subfolder list in place. Links are not followed."""
+        raise NotImplementedError
+
+
+class LocalStorage(Storage):
+    def read(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+    def size(self, path: str) -> int | None:
+        try:
+            info = Path(path).stat()
+        except FileNotFoundError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def write(self, path: str, data: bytes) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(target, data, durable=False)
+
+    def is_dir(self) -> bool:
+        return Path(self.location.root).is_dir()
+
+    def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:
+        pending = [""]
+        while pending:
+            relative = pending.pop()
+            folder = self.location.join(relative) if relative else self.location.root
+            folders: list[str] = []
+            files: list[Entry] = []
+            try:
+                entries = os.scandir(folder)
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    name = f"{relative}/{entry.name}" if relative else entry.name
+                    if stat.S_ISDIR(info.st_mode):
+                        folders.append(entry.name)
+                    else:
+                        files.append(
+                            Entry(entry.path, name, info.st_size, stat.S_ISREG(info.st_mode))
+                        )
+            yield relative, folders, files
+            pending.extend(f"{relative}/{name}" if relative else name for name in reversed(folders))
+
+
+class RemoteStorage(Storage):
+    """fsspec: s3fs for `s3://`, or any other protocol fsspec knows."""
+
+    def __init__(self, location: Location) -> None:
+        super().__init__(location)
+        try:
+            import fsspec
+        except ImportError:
+            raise InputError(
+                "location", location.name, "URLs need fsspec: pip install 'capplan[s3]'"
+            ) from None
+        try:
+            # no listing cache: a run checks for objects that it or another shard just wrote
+            self.fs = fsspec.filesystem(
+                location.protocol, use_listings_cache=False, **dict(location.options)
+            )
+        except ImportError as error:
+            extra = " (pip install 'capplan[s3]')" if location.protocol in ("s3", "s3a") else ""
+            raise InputError("location", location.name, f"{error}{extra}") from None
+        except (ValueError, TypeError) as error:
+            raise InputError("location", location.name, redact(str(error), location)) from None
+
+    def read(self, path: str) -> bytes:
+        data: bytes = self.fs.cat_file(path)
+        return data
+
+    def size(self, path: str) -> int | None:
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        if info.get("type") != "file" or not info.get("size"):
+            return None
+        return int(info["size"])
+
+    def write(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(path, data)  # one PUT of the whole object
+
+    def is_dir(self) -> bool:
+        return bool(self._ask(self.fs.isdir, self.location.root))
+
+    def reachable(self) -> None:
+        """The top of the location (an S3 bucket) is there and answers, or an InputError."""
+        top = self.location.root.split("/", 1)[0]
+        if not self._ask(self.fs.info, top):
+            raise InputError("location", self.location.name, f"bucket {top} does not exist")
+
+    def _ask(self, question: Any, path: str) -> Any:
+        try:
+            return question(path)
+        except FileNotFoundError:
+            return False
+        except Exception as error:  # botocore's and aiohttp's errors share no base class
+            problem = redact(f"cannot reach it: {type(error).__name__}: {error}", self.location)
+            raise InputError("location", self.location.name, problem) from None
+
+    def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:
+        root = self.location.root
+        for folder, folders, files in self.fs.walk(root, detail=True):
+            relative = posixpath.relpath(folder.rstrip("/"), root) if folder != root else ""
+            relative = "" if relative == "." else relative
+            names = list(folders)
+            entries = [
+                Entry(
+                    info["name"],
+                    f"{relative}/{name}" if relative else name,
+                    int(info.get("size") or 0),
+                )
+                for name, info in sorted(files.items())
+                if name
+            ]
+            yield relative, names, entries
+            for name in set(folders) - set(names):
+                del folders[name]  # pruned by the caller: not walked
+
+
+def open_storage(location: Location) -> Storage:
+    """The storage of a location, one per process: a forked worker opens its own (a client's
+    connections and event loop do not survive a fork)."""
+    return _open(location, os.getpid())
+
+
+@functools.lru_cache(maxsize=8)
+def _open(location: Location, pid: int) -> Storage:
+    return LocalStorage(location) if location.is_local else RemoteStorage(location)
