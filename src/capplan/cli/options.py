@@ -209,6 +209,16 @@ MetricOption = Annotated[
         "--metric", help="Only this metric (cpu_percent, disk_percent, ...).", show_default=False
     ),
 ]
+StaleOption = Annotated[
+    int,
+    typer.Option(
+        "--stale",
+        metavar="DAYS",
+        min=0,
+        max=36_500,
+        help="Call a series stale when its last point is older than this many days.",
+    ),
+]
 SinceOption = Annotated[
     str | None,
     typer.Option(

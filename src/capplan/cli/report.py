@@ -13,6 +13,7 @@ from capplan.cli.options import (
     HistoryOption,
     Output,
     SinceOption,
+    StaleOption,
     config_options,
     output_options,
     since_moment,
@@ -45,16 +46,7 @@ def report(
             "1y (or a number of days).",
         ),
     ] = "90d",
-    stale: Annotated[
-        int,
-        typer.Option(
-            "--stale",
-            metavar="DAYS",
-            min=0,
-            max=36_500,
-            help="Call a series stale when its last point is older than this many days.",
-        ),
-    ] = 7,
+    stale: StaleOption = 7,
     host_tier: Annotated[
         str | None,
         typer.Option(

@@ -16,6 +16,7 @@ from capplan.cli.options import (
     MetricOption,
     Output,
     SinceOption,
+    StaleOption,
     config_options,
     output_options,
     since_moment,
@@ -163,16 +164,7 @@ def trend(
     out: Output,
     metric: MetricOption = None,
     since: SinceOption = None,
-    stale: Annotated[
-        int,
-        typer.Option(
-            "--stale",
-            metavar="DAYS",
-            min=0,
-            max=36_500,
-            help="Call a series stale when its last point is older than this many days.",
-        ),
-    ] = 7,
+    stale: StaleOption = 7,
     history: HistoryOption = None,
 ) -> None:
     """When each recorded metric crosses its warning and critical thresholds.
