@@ -249,7 +249,7 @@ def test_not_enough_history_counts_distinct_timestamps(
     imported(run, write, db, "timestamp,metric,value\n" + "\n".join(rows) + "\n")
     forecast = only(trend_json(run, db), "cpu_percent")
     assert forecast["slope_per_day"] is None and forecast["points"] == 2
-    assert "not enough history (2 of 3 distinct timestamps)" in forecast["summary"]
+    assert "not enough history (2 distinct timestamps over 24 h; " in forecast["summary"]
     records = [history.Record(t, "cpu_percent", {}, 10.0 + i) for i, t in enumerate(stamps)]
     (reference,) = forecasts(records, load_thresholds(), load_tiers(), NOW)
     assert reference.fit is None and reference.count == 2
@@ -293,3 +293,34 @@ def test_a_history_with_nothing_to_fit_says_what_to_do(
     assert result.exit_code == 0
     assert "no records to fit: record some with `capplan check --record`" in result.stdout
     assert trend_json(run, db, "--metric", "cpu_percent")["forecasts"] == []
+
+
+@pytest.mark.parametrize(
+    ("gap", "fitted", "said"),
+    [
+        (dt.timedelta(seconds=1), False, "3 distinct timestamps over 2 s"),
+        (dt.timedelta(minutes=20), False, "3 distinct timestamps over 40 min"),
+        (dt.timedelta(hours=11), False, "3 distinct timestamps over 22 h"),
+        (dt.timedelta(hours=12), True, "a month"),
+    ],
+)
+def test_a_forecast_needs_a_day_of_history(
+    run: Run, write: Write, tmp_path: Path, gap: dt.timedelta, fitted: bool, said: str
+) -> None:
+    """Three checks a second apart do not tell how memory grows in a month."""
+    db = tmp_path / "h.db"
+    end = NOW - dt.timedelta(minutes=1)
+    stamps = [end - 2 * gap, end - gap, end]
+    rows = [f"{t.isoformat()},memory_percent,{2 + i}" for i, t in enumerate(stamps)]
+    run(
+        "history",
+        "import",
+        write("m.csv", "timestamp,metric,value\n" + "\n".join(rows) + "\n"),
+        "--history",
+        db,
+    )
+    forecast = only(trend_json(run, db), "memory_percent")
+    assert (forecast["slope_per_day"] is not None) is fitted
+    assert said in forecast["summary"]
+    if not fitted:
+        assert forecast["warning_at"] is None and forecast["critical_at"] is None

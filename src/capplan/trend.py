@@ -31,6 +31,8 @@ from capplan.metrics import METRICS, PERCENT, Measurement, Metric, action_for, e
 from capplan.sizing import fit as fit_tier
 
 MIN_POINTS = 3  # distinct moments
+# ...over at least a day: three checks a second apart say nothing about a month
+MIN_SPAN = dt.timedelta(days=1)
 MAX_POINTS = 400
 SECONDS_PER_DAY = 86_400
 HORIZON_DAYS = 36_525  # 100 years: a crossing further from now than this has no date
@@ -205,7 +207,7 @@ def forecast(
     latest = evaluate(Measurement(series.metric, value, series.labels), thresholds)
     age = max(now - last, dt.timedelta(0))
     action = action_for(series.metric, thresholds)
-    if series.count < MIN_POINTS:
+    if series.count < MIN_POINTS or last - series.sample[0][0] < MIN_SPAN:
         return Forecast(
             series.metric,
             series.labels,

@@ -80,6 +80,7 @@ def check_report(result: CheckResult) -> Report:
             for m, where in zip(result.metrics, _where(result.metrics), strict=True)
         ],
         statuses=[m.status for m in result.metrics],
+        optional=("warning", "critical"),
     )
     sections = [metrics]
     if result.missing_indexes:

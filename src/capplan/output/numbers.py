@@ -9,13 +9,22 @@ from typing import Any
 BYTE_UNITS = (("GB", 1e9), ("MB", 1e6), ("KB", 1e3))
 
 
+def significant(value: float, digits: int) -> str:
+    """A small value to `digits` significant digits, never in exponent form: 0.000049."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def figure(value: float) -> str:
     """A measured value for a person: 260,200 and 21.79 and 0.147, never 2.602e+05."""
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 1 or value == 0:
         return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{value:.3g}"
+    return significant(value, 3)
 
 
 def eur(value: float | None) -> str:
@@ -40,12 +49,12 @@ def size(count: int) -> str:
 
 
 def measured(value: float | None, unit: str) -> str:
-    """A metric's value with its unit: 81.2 %, 0.0002 GB, 6.1e-05 GB, 1,234."""
+    """A metric's value with its unit: 81.2 %, 0.0002 GB, 0.000061 GB, 1,234."""
     if value is None:
         return "-"
     suffix = f" {unit}" if unit else ""
     if 0 < abs(value) < 0.01:
-        return f"{value:.2g}{suffix}"  # a small database is 2e-05 GB, not 0.00 GB
+        return f"{significant(value, 2)}{suffix}"  # a small database is 0.00002 GB, not 0.00
     decimals = 0 if unit == "" and float(value).is_integer() else 2 if unit != "%" else 1
     return f"{value:,.{decimals}f}{suffix}"
 

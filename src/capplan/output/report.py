@@ -42,6 +42,7 @@ class Section:
     rows: list[Sequence[Cell]]
     statuses: Sequence[Status | None] = ()  # per row, colours the row's status cell in a table
     header: bool = True  # False: a two-column list of names and values
+    optional: Sequence[str] = ()  # columns a narrow terminal may leave out, after the prose
     in_table: bool = True  # False: only in csv and markdown (the table format shows a chart)
 
 
@@ -192,14 +193,20 @@ def _is_numeric(cell: str) -> bool:
     return stripped.removeprefix("EUR ").strip().isdigit()
 
 
-UNIT_WORDS = re.compile(r"\b(EUR|USD|GB|MB|KB|TB|B|ms|CDN|x)\b")
+# A figure as the tables show it: 1,500 GB, -166.8 %, 2.4 MB/s, 88.89 /s, EUR 1,800, 20-40 (30),
+# 2,000 + CDN, 1.2x: numbers and the units or currencies beside them, nothing that reads as prose.
+FIGURE = re.compile(
+    r"^[+]?(EUR |USD )?[-+<>~]?[\d.,]+(e[-+]?\d+)?(-[\d.,]+)?( ?\([\d.,]+\))?"
+    r"( ?[A-Za-z%/]{1,5}(/s|/mo|/month)?)?( \+ CDN)?$"
+)
 PROSE_MIN = 12  # a column of prose may shrink to this before it is left out
 
 
 def _is_key(cell: str) -> bool:
-    """A cell the user reads whole or types: a number (with its unit), a status, an id, a path.
-    Prose (words with spaces) may wrap; a key never is cut."""
-    return " " not in cell.strip() or not any(c.isalpha() for c in UNIT_WORDS.sub("", cell))
+    """A cell the user reads whole or types: a figure with its unit, a status, an id, a path.
+    Prose (words with spaces) may wrap; a key is never cut."""
+    text = cell.strip()
+    return " " not in text or FIGURE.match(text) is not None
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,8 @@ class _Layout:
 
 def _layout(section: Section, cells: list[list[str]], width: int) -> _Layout:
     """Columns that fit `width` without cutting a key cell: prose columns shrink (down to
-    PROSE_MIN) and are then left out from the right; when the keys alone are too wide, records."""
+    PROSE_MIN) and are then left out from the right, then the section's optional columns; when
+    the rest is still too wide, records."""
     count = len(section.columns)
     key = [i == 0 or all(_is_key(row[i]) for row in cells) for i in range(count)]
     words = [
@@ -225,9 +233,10 @@ def _layout(section: Section, cells: list[list[str]], width: int) -> _Layout:
     shown = list(range(count))
     while sum(need[i] for i in shown) + 3 * len(shown) + 1 > width:
         prose = [i for i in shown if not key[i]]
-        if not section.header or not prose:
+        optional = [i for i in shown if section.columns[i] in section.optional]
+        if not section.header or not (prose or optional):
             return _Layout(shown, {}, section.header)
-        shown.remove(prose[-1])
+        shown.remove((prose or optional)[-1])
     prose = [i for i in shown if not key[i]]
     longest = {i: max(len(word) for row in cells for word in row[i].split() or [""]) for i in prose}
     widths = {i: need[i] for i in shown if key[i]}
@@ -294,6 +303,7 @@ def to_table(report: Report) -> str:
                 section.columns[index],
                 justify="right" if numeric else "left",
                 min_width=layout.widths[index] if keyed else None,
+                no_wrap=keyed,  # Rich then narrows only the prose to fit
                 max_width=None if keyed else layout.widths.get(index),
                 overflow="fold",
             )

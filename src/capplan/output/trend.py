@@ -113,13 +113,29 @@ def _tier_text(tier: TierForecast, now: dt.datetime) -> str:
     return f"{disk} lasts at this rate"
 
 
+def _span(span: dt.timedelta) -> str:
+    """How long a history covers, in the unit a person would say."""
+    seconds = span.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7_200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * SECONDS_PER_DAY:
+        return f"{seconds / 3_600:.0f} h"
+    return f"{seconds / SECONDS_PER_DAY:.0f} days"
+
+
 def trend_summary(forecast: Forecast, now: dt.datetime) -> str:
     """One sentence: the rate, the dates, what to do, when the next tier is needed, and how old
     the history is when it is stale."""
     where = " on " + ",".join(forecast.labels.values()) if forecast.labels else ""
     text = f"{forecast.metric}{where}: "
     if forecast.fit is None:
-        text += f"not enough history ({forecast.count} of {MIN_POINTS} distinct timestamps)"
+        span = forecast.sample[-1][0] - forecast.sample[0][0]
+        text += (
+            f"not enough history ({forecast.count} distinct timestamps over "
+            f"{_span(span)}; a forecast needs {MIN_POINTS} over at least a day)"
+        )
     else:
         unit = METRICS[forecast.metric].unit.symbol
         unit = " points" if unit == "%" else f" {unit}" if unit else ""
