@@ -333,3 +333,30 @@ def test_no_option_no_new_key(run: Run) -> None:
     new = {"distribution", "tier_probability", "transitions", "sensitivity", "break_even"}
     assert not new & set(data) and "calibration" not in data and "scenarios" not in data
     assert not math.isnan(data["costs"]["gross_margin_pct"])
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--mix", EXAMPLES / "growing.yaml", "--months", "120"), "from month 60 no"),
+        (("--mix", EXAMPLES / "scale-target.yaml", "--infra-tier", "scale"), "today, on Scale"),
+        (("--mix", EXAMPLES / "ranged.yaml", "-f", "json"), "% of the samples"),
+        (
+            (
+                "--mix",
+                EXAMPLES / "plan-a.yaml",
+                "--mix",
+                EXAMPLES / "plan-b.yaml",
+                "--months",
+                "120",
+            ),
+            "plan-a: from month",
+        ),
+    ],
+)
+def test_require_fit_says_why_on_stderr(run: Run, args: tuple[str, ...], said: str) -> None:
+    result = run("project", *args, "--require-fit")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("capplan project: does not fit (--require-fit): ")
+    assert said in result.stderr and result.stderr.count("\n") == 1
+    assert run("project", *args).exit_code == 0  # without the gate, the same plan exits 0

@@ -446,3 +446,13 @@ def _events(
                         )
                     )
     return events
+
+
+def misfit(p: Projection) -> str | None:
+    """Why the plan does not fit within its horizon, in a few words; None when it fits."""
+    if not p.recommendation.fits:
+        return f"today, on {p.recommendation.tier.name}: {p.recommendation.reason}"
+    month = next((m for m in p.timeline if not m.fits), None)
+    if month is not None:
+        return f"from month {month.month} no infrastructure tier holds the load"
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -167,6 +168,7 @@ def project(
     from capplan.output.planning import analysis_report, scenarios_report
     from capplan.planning import analysis, scenarios
     from capplan.planning.calibration import calibrate as measure
+    from capplan.projection import misfit
 
     tiers, thresholds = config.tiers, config.thresholds
     named = scenarios.named(scenario or [], [str(path) for path in mix or []])
@@ -191,7 +193,11 @@ def project(
                 )
         compared = scenarios.compare(mixes, tiers, thresholds, growth=rate, months=months)
         out.emit(scenarios_report(compared, calibration))
-        fits = all(s.fits for s in compared)
+        problems = [
+            f"{s.name}: {problem}"
+            for s in compared
+            if (problem := misfit(s.projection)) is not None
+        ]
     else:
         options = analysis.Options(
             growth=rate,
@@ -208,6 +214,8 @@ def project(
             mixes[0][2], tiers, thresholds, options, config.overrides, calibration
         )
         out.emit(analysis_report(result))
-        fits = result.fits
-    if require_fit and not fits:
+        problems = [] if result.misfit is None else [result.misfit]
+    if require_fit and problems:
+        # the gate's reason on stderr, whatever the format and wherever the report went
+        sys.stderr.write(f"capplan project: does not fit (--require-fit): {'; '.join(problems)}\n")
         raise typer.Exit(1)

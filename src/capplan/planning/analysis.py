@@ -17,7 +17,7 @@ from capplan.errors import ConfigError
 from capplan.planning.breakeven import BreakEven, break_even
 from capplan.planning.calibration import Calibration
 from capplan.planning.inputs import ASSUMPTIONS, gather
-from capplan.projection import Projection, project
+from capplan.projection import Projection, misfit, project
 
 if TYPE_CHECKING:  # numpy stays unimported until something is sampled
     from capplan.planning.sampling import Uncertainty
@@ -42,6 +42,20 @@ class Analysis:
     sensitivity: Sensitivity | None = None
     break_even: BreakEven | None = None
     calibration: Calibration | None = None
+
+    @property
+    def misfit(self) -> str | None:
+        """Why the plan does not fit within the horizon; None when it fits."""
+        u = self.uncertainty
+        if u is None:
+            return misfit(self.projection)
+        if self.fits:
+            return None
+        never = 1 - (u.outgrown.probability if u.outgrown else 0.0)
+        return (
+            f"it fits today in {100 * u.fits_probability:.0f} % of the samples and keeps fitting "
+            f"within the horizon in {100 * never:.0f} % (least regret asks for 90 %)"
+        )
 
     @property
     def fits(self) -> bool:
