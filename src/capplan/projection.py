@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,25 +11,22 @@ from capplan.config import (
     PLAN_FIGURES,
     Assumptions,
     InfraTier,
-    Level,
     Mix,
     MixRow,
     PricingTier,
     ThresholdsConfig,
     TiersConfig,
 )
-from capplan.config.models import Range
 from capplan.config.ranges import at_mid
 from capplan.errors import InputError
-from capplan.formulas import MAX_COUNT, Demand, Totals
+from capplan.formulas import Demand, Totals
 from capplan.sizing import (
     CapacityStatus,
     Recommendation,
     capacity,
-    capacity_values,
-    fit,
     recommend,
 )
+from capplan.timeline import Event, Month, events_of, month_by_month
 
 # Months of timeline when a mix grows and no horizon is given.
 DEFAULT_MONTHS = 24
@@ -115,39 +110,6 @@ class Costs:
     def spend_eur(self) -> float:
         """What the platform pays a month: infrastructure, support and development."""
         return self.infra_eur + self.support_eur + self.development_eur
-
-
-@dataclass(frozen=True, slots=True)
-class Month:
-    month: int
-    clients: int
-    products: float
-    image_storage_gb: float
-    db_size_gb: float
-    egress_tb_per_month: float
-    revenue_eur: float
-    infra_tier: str
-    infra_eur: float
-    disk_limit_gb: float
-    fits: bool = True  # False: not even the largest tier holds this month's load
-
-    @property
-    def disk_gb(self) -> float:
-        """Images and database on the platform's own disk."""
-        return self.image_storage_gb + self.db_size_gb
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    month: int
-    kind: str  # "transition", "threshold", or "outgrown": not even the largest tier fits
-    what: str
-    from_tier: str | None = field(default=None, metadata={"json": "from"})
-    to_tier: str | None = field(default=None, metadata={"json": "to"})
-    level: Level | None = None
-    trigger: str | None = None
-    action: str | None = None
-    cost_increase_eur: Range | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,11 +252,11 @@ def project(
     )
     if months is None:
         return projection
-    states = _timeline(rows, tiers, thresholds.disk_threshold_pct, months)
+    states = month_by_month(rows, tiers, thresholds.disk_threshold_pct, months)
     return dataclasses.replace(
         projection,
         timeline=tuple(state.month for state in states),
-        events=tuple(_events(states, tiers, thresholds)),
+        events=tuple(events_of(states, tiers, thresholds)),
     )
 
 
@@ -315,137 +277,6 @@ def _line(p: ClientProfile) -> TierLine:
         api_requests_per_month=formulas.api_requests_per_month(demand.api_requests_per_day),
         revenue_eur=p.clients * p.price_eur,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _MonthState:
-    month: Month
-    totals: Totals
-    tier_index: int
-
-
-def _timeline(
-    rows: Sequence[ClientProfile], tiers: TiersConfig, disk_pct: float, months: int
-) -> list[_MonthState]:
-    """Month by month, with each plan's figures held as one vector over the plans: the cost is a
-    few sums per month, not an object per plan per month."""
-    infra = tiers.infrastructure_tiers
-    start = [p.clients for p in rows]
-    products = [p.products for p in rows]
-    images = [p.products * p.images_per_product for p in rows]
-    orders = [p.orders_per_month for p in rows]
-    requests = [p.api_requests_per_day for p in rows]
-    prices = [p.price_eur for p in rows]
-    rates = {p.growth for p in rows}
-    most = max(start, default=0.0)
-    states = []
-    for month in range(months + 1):
-        factor = {rate: formulas.growth_factor(rate, month) for rate in rates}
-        # compound growth, to the nearest whole client (at most MAX_COUNT)
-        pairs = zip(start, rows, strict=True)
-        if most * max(factor.values(), default=1.0) <= MAX_COUNT:
-            counts = [round(c * factor[p.growth]) for c, p in pairs]
-        else:
-            counts = [round(min(c * factor[p.growth], MAX_COUNT)) for c, p in pairs]
-        demand = Demand(
-            clients=float(sum(counts)),
-            products=float(sum(map(operator.mul, counts, products))),
-            product_images=float(sum(map(operator.mul, counts, images))),
-            orders_per_month=float(sum(map(operator.mul, counts, orders))),
-            api_requests_per_day=float(sum(map(operator.mul, counts, requests))),
-        )
-        result = formulas.totals(demand, tiers.assumptions)
-        chosen = fit(infra, result.clients, result.disk_gb, disk_pct)
-        tier = chosen.tier
-        states.append(
-            _MonthState(
-                month=Month(
-                    month=month,
-                    clients=int(result.clients),
-                    products=result.products,
-                    image_storage_gb=result.image_storage_gb,
-                    db_size_gb=result.db_size_gb,
-                    egress_tb_per_month=result.egress_tb_per_month,
-                    revenue_eur=sum(map(operator.mul, prices, counts)),
-                    infra_tier=tier.id,
-                    infra_eur=tier.monthly_cost_eur.typical,
-                    disk_limit_gb=tier.disk_limit_gb(disk_pct),
-                    fits=chosen.fits,
-                ),
-                totals=result,
-                tier_index=chosen.index,
-            )
-        )
-    return states
-
-
-def outgrown(largest: str) -> str:
-    """What to do when not even the largest tier holds the platform."""
-    return f"needs more than {largest}: split the platform or add a tier"
-
-
-def _transitions(source: int, target: int, infra: Sequence[InfraTier], month: int) -> list[Event]:
-    """One event per tier passed from `source` to `target` (several in a jump)."""
-    events = []
-    step = 1 if target > source else -1
-    for index in range(source + step, target + step, step):
-        before, after = infra[index - step], infra[index]
-        upward = step > 0
-        transition = after.transition if upward else None
-        events.append(
-            Event(
-                month=month,
-                kind="transition",
-                what=f"{before.name} -> {after.name}"
-                + ("" if upward else " (the platform shrank)"),
-                from_tier=before.id,
-                to_tier=after.id,
-                trigger=transition.trigger if transition else None,
-                action=transition.action if transition else None,
-                cost_increase_eur=transition.cost_increase_eur if transition else None,
-            )
-        )
-    return events
-
-
-def _events(
-    states: Sequence[_MonthState],
-    tiers: TiersConfig,
-    thresholds: ThresholdsConfig,
-) -> list[Event]:
-    events: list[Event] = []
-    crossed = {
-        (metric, level)
-        for metric, value in capacity_values(states[0].totals).items()
-        for level in ("warning", "critical")
-        if value > thresholds.capacity[metric].level(level)
-    }
-    largest = tiers.infrastructure_tiers[-1]
-    if not states[0].month.fits:
-        events.append(Event(0, "outgrown", outgrown(largest.name), from_tier=largest.id))
-    for previous, state in itertools.pairwise(states):
-        month = state.month.month
-        if previous.month.fits and not state.month.fits:
-            events.append(Event(month, "outgrown", outgrown(largest.name), from_tier=largest.id))
-        events += _transitions(
-            previous.tier_index, state.tier_index, tiers.infrastructure_tiers, month
-        )
-        for metric, value in capacity_values(state.totals).items():
-            threshold = thresholds.capacity[metric]
-            for level in ("warning", "critical"):
-                limit = threshold.level(level)
-                if value > limit and (metric, level) not in crossed:
-                    crossed.add((metric, level))
-                    events.append(
-                        Event(
-                            month=month,
-                            kind="threshold",
-                            what=f"{metric} {value:,.0f} > {level} {limit:,.0f}",
-                            level=level,
-                            action=threshold.action,
-                        )
-                    )
-    return events
 
 
 def misfit(p: Projection) -> str | None:

@@ -9,8 +9,9 @@ from capplan.metrics import Status
 from capplan.output.numbers import eur, figure, pct
 from capplan.output.report import Cell, Report, Section, data
 from capplan.output.size import cost_increase, cost_range, totals_section
-from capplan.projection import Projection, outgrown
+from capplan.projection import Projection
 from capplan.sizing import Recommendation
+from capplan.timeline import outgrown
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -231,7 +232,9 @@ def _timeline_sections(p: Projection) -> list[Section]:
             (
                 e.month,
                 e.kind,
-                e.what + (f" ({e.level})" if e.level else ""),
+                e.what
+                + (f" ({e.level})" if e.level else "")
+                + (f": {e.reason}" if e.reason else ""),
                 e.trigger or "-",
                 e.action or "-",
                 cost_increase(e.cost_increase_eur.min, e.cost_increase_eur.max)
