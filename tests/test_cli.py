@@ -284,3 +284,69 @@ def test_version_answers_without_loading_the_command_line() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout == f"capplan {__version__}\n[]\n"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("history", "export"),
+        ("history", "show"),
+        ("project", "--mix", str(EXAMPLES / "growing.yaml"), "--months", "1200", "-f", "csv"),
+    ],
+)
+def test_head_of_a_pipeline_ends_it_with_0(tmp_path: Path, words: tuple[str, ...]) -> None:
+    """`set -o pipefail; capplan ... | head -1` succeeds: the reader had what it wanted."""
+    import shlex
+
+    history = tmp_path / "h.db"
+    rows = "\n".join(f"2026-01-{d:02d}T00:00:00,disk_percent,{d},path=/" for d in range(1, 29))
+    (tmp_path / "h.csv").write_text("timestamp,metric,value,labels\n" + rows + "\n")
+    capplan = [sys.executable, "-m", "capplan"]
+    subprocess.run(
+        [*capplan, "history", "import", tmp_path / "h.csv", "--history", history],
+        check=True,
+        capture_output=True,
+    )
+    extra = ("--history", str(history)) if words[0] == "history" else ()
+    command = shlex.join([*capplan, *words, *extra])
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; for i in 1 2 3; do {command} | head -1 >/dev/null || exit $?; done",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("args", "name", "starts"),
+    [
+        (("project", "--mix", str(EXAMPLES / "mix.yaml")), "plan.json", "{\n"),
+        (("project", "--mix", str(EXAMPLES / "mix.yaml")), "plan.md", "### Tier mix"),
+        (("size", *SCALE), "totals.csv", "section,total,value,unit,formula\n"),
+        (("check", "--interval", "0"), "capplan.prom", "# HELP capplan_"),
+    ],
+)
+def test_the_output_file_name_says_the_format(
+    run: Run, tmp_path: Path, args: tuple[str, ...], name: str, starts: str
+) -> None:
+    target = tmp_path / name
+    result = run(*args, "-o", target)
+    assert result.exit_code in (0, 1, 2) and result.stdout == "", result.stderr
+    assert target.read_text(encoding="utf-8").startswith(starts)
+
+
+@pytest.mark.parametrize("name", ["plan.txt", "plan", "plan.prom"])
+def test_a_file_name_that_says_no_format_of_the_command_is_refused(
+    run: Run, tmp_path: Path, name: str
+) -> None:
+    result = run("project", "--mix", EXAMPLES / "mix.yaml", "-o", tmp_path / name)
+    assert result.exit_code == 2
+    assert "--output needs --format json, csv or markdown (or name the file for it" in (
+        result.stderr
+    )
+    assert not (tmp_path / name).exists()

@@ -290,3 +290,15 @@ def test_eight_concurrent_checks_leave_eight_complete_records(tmp_path: Path) ->
     assert {"cpu_percent", "memory_percent", "disk_percent", "load_per_core"} <= set(counts)
     assert set(counts.values()) == {8}  # every metric of every check, disk I/O and network too
     assert mode == "wal"
+
+
+@pytest.mark.parametrize(
+    "command", [("trend",), ("history", "show"), ("history", "export"), ("report", "-o", "x.html")]
+)
+def test_a_directory_given_as_the_history_is_said_to_be_one(
+    run: Run, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = run(*command, "--history", tmp_path)
+    assert result.exit_code == 2
+    assert f"--history {tmp_path}: is a directory: name the history file in it" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -64,6 +64,8 @@ class Imported:
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     """The history at `path`, in the current layout; created when `create`, else it must exist."""
+    if path.is_dir():
+        raise InputError("history", path, "is a directory: name the history file in it")
     if not create and not path.is_file():
         raise InputError("history", path, "no history yet (record some with check --record)")
     try:

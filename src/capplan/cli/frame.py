@@ -66,6 +66,10 @@ def _fail(path: Sequence[Any], message: str, code: int, args: Sequence[str] = ()
     sys.exit(code)
 
 
+class ReaderLeft(Exception):
+    """The reader of stdout closed the pipe before the command finished writing."""
+
+
 # How `capplan --help` lists the commands: from planning to operating.
 HELP_ORDER = ("tiers", "size", "project", "check", "images", "history", "trend", "report")
 
@@ -82,6 +86,14 @@ class CapplanGroup(TyperGroup):
             option.process_value = lambda ctx, value: process(ctx, bool(value))
             option.capplan_flag = True
         return option
+
+    def invoke(self, ctx: Any) -> Any:
+        """Typer ends a command whose reader closed the pipe with exit 1; capplan ends it quietly
+        with 0 (`capplan ... | head` got what it wanted), so the pipe gets its own exception."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as error:
+            raise ReaderLeft() from error
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
@@ -104,7 +116,7 @@ class CapplanGroup(TyperGroup):
         own = argv[first + 1 :]
         try:
             result = super().main(argv, "capplan", complete_var, standalone_mode=False, **extra)
-        except BrokenPipeError:
+        except (BrokenPipeError, ReaderLeft):
             # `capplan ... | head` closed the pipe: what was wanted has been read
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)

@@ -145,6 +145,16 @@ class Output:
         emit(render(report, self.format), self.destination)
 
 
+# `-o plan.json` without --format: the file's suffix names the format
+BY_SUFFIX = {
+    ".json": Format.json,
+    ".csv": Format.csv,
+    ".md": Format.markdown,
+    ".prom": Format.prometheus,
+    ".html": Format.html,
+}
+
+
 def output_options(*formats: Format) -> Callable[[F], F]:
     """`--format` with these choices (default: the general ones; the first is the default) and
     `-o/--output FILE`, written atomically."""
@@ -155,25 +165,35 @@ def output_options(*formats: Format) -> Callable[[F], F]:
     files = [fmt.value for fmt in formats if fmt is not Format.table]
     written = ", ".join(files[:-1]) + f" or {files[-1]}" if len(files) > 1 else files[0]
 
-    def make(fmt: enum.Enum, output: Path | None) -> Output:
-        chosen = Format(fmt.value)
+    suffixes = ", ".join(suffix for suffix, fmt in BY_SUFFIX.items() if fmt in formats)
+
+    def make(fmt: enum.Enum | None, output: Path | None) -> Output:
+        if fmt is not None:
+            chosen = Format(fmt.value)
+        elif output is not None:  # -o plan.json: the file's name says the format
+            chosen = BY_SUFFIX.get(output.suffix.lower(), formats[0])
+            chosen = chosen if chosen in formats else formats[0]
+        else:
+            chosen = formats[0]
         if output is not None and chosen is Format.table:
-            raise typer.BadParameter(f"--output needs --format {written}")
+            hint = f" (or name the file for it: {suffixes})" if suffixes else ""
+            raise typer.BadParameter(f"--output needs --format {written}{hint}")
         return Output(chosen, output)
 
     options = (
         _option(
             "fmt",
             Annotated[
-                choices,
+                choices | None,
                 typer.Option(
                     "--format",
                     "-f",
-                    help=f"Output format: {', '.join(f.value for f in formats)}.",
+                    help=f"Output format: {', '.join(f.value for f in formats)} (default "
+                    f"{formats[0].value}; with -o, the one the file's name says).",
                     case_sensitive=False,
+                    show_default=False,
                 ),
             ],
-            default=getattr(choices, formats[0].name),
         ),
         _option(
             "output",
