@@ -258,7 +258,8 @@ def test_set_through_the_cli(run: Run) -> None:
         ("{clients: 10, price_eur: .inf}", "price_eur: expected a finite number"),
         ("{clients: 10, price_eur: .nan}", "price_eur: expected a number >= 0, got nan"),
         ("{clients: 10, price_eur: true}", "price_eur: expected a number, not true"),
-        ("{clients: 2.5}", "clients: expected a valid integer"),
+        ("{clients: 2.5}", "clients: expected a whole number, got 2.5"),
+        ("{clients: 1.0e+30}", "clients: expected a whole number, got 1e+30"),
     ],
 )
 def test_counts_and_amounts_in_a_mix_are_numbers_within_bounds(
@@ -421,3 +422,29 @@ def test_yaml_is_read_by_libyaml_with_its_line_marks(write: Write) -> None:
     with pytest.raises(ConfigError) as error:
         config.load_mix(path, config.load_tiers())
     assert (error.value.line, error.value.key) == (5, "tiers.essential.colour")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("CAPPLAN_TIERS", "nonexist.yaml", "$CAPPLAN_TIERS=nonexist.yaml: file not found"),
+        ("CAPPLAN_THRESHOLDS", "gone.yaml", "$CAPPLAN_THRESHOLDS=gone.yaml: file not found"),
+        ("CAPPLAN_TIERS", ".", "$CAPPLAN_TIERS=.: is a directory"),
+    ],
+)
+def test_a_file_named_by_the_environment_names_the_variable(
+    run: Run, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, said: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = run("tiers")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"capplan tiers: error: {said}")
+
+
+def test_a_whole_section_set_to_a_value_says_a_mapping_is_expected(run: Run) -> None:
+    result = run("tiers", "--set", "assumptions=5")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "capplan tiers: error: --set assumptions=5: assumptions: expected a mapping of keys, "
+        "got 5\n"
+    )

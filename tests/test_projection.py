@@ -506,3 +506,18 @@ def test_years_of_steep_growth_end_the_road_instead_of_overflowing(
     assert [e["kind"] for e in data["events"]].count("outgrown") == 1
     last = data["timeline"][-1]
     assert last["fits"] is False and last["clients"] == 10**12  # the ceiling of any count
+
+
+@pytest.mark.parametrize(("growth", "month"), [("500%", 15), ("100%", 37)])
+def test_growth_that_reaches_the_ceiling_says_so(growth: str, month: int) -> None:
+    mix = Mix.model_validate({"growth": growth, "tiers": {"essential": {"clients": 10}}})
+    p = project(mix, TIERS, THRESHOLDS, months=60)
+    assert any(f"from month {month} a plan's clients reach" in w for w in p.warnings), p.warnings
+    assert max(m.clients for m in p.timeline) == 10**12
+    calm = project(
+        Mix.model_validate({"growth": "5%", "tiers": {"essential": {"clients": 10}}}),
+        TIERS,
+        THRESHOLDS,
+        months=60,
+    )
+    assert not any("ceiling" in w for w in calm.warnings)

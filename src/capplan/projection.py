@@ -19,7 +19,7 @@ from capplan.config import (
 )
 from capplan.config.ranges import at_mid
 from capplan.errors import InputError
-from capplan.formulas import Demand, Totals
+from capplan.formulas import MAX_COUNT, Demand, Totals
 from capplan.sizing import (
     CapacityStatus,
     Recommendation,
@@ -253,8 +253,15 @@ def project(
     if months is None:
         return projection
     states = month_by_month(rows, tiers, thresholds.disk_threshold_pct, months)
+    capped = next((state.month.month for state in states if state.capped), None)
+    if capped is not None:
+        warnings.append(
+            f"from month {capped} a plan's clients reach capplan's ceiling of {MAX_COUNT:,} and "
+            "stop growing there: the growth rate or the horizon is beyond any real platform"
+        )
     return dataclasses.replace(
         projection,
+        warnings=tuple(warnings),
         timeline=tuple(state.month for state in states),
         events=tuple(events_of(states, tiers, thresholds)),
     )

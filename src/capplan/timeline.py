@@ -59,6 +59,7 @@ class MonthState:
     month: Month
     totals: Totals
     tier_index: int
+    capped: bool = False  # a plan's clients reached MAX_COUNT and stopped growing
 
 
 def month_by_month(
@@ -111,6 +112,7 @@ def month_by_month(
                 ),
                 totals=result,
                 tier_index=chosen.index,
+                capped=MAX_COUNT in counts,
             )
         )
     return states

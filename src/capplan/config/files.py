@@ -56,8 +56,17 @@ def _load(model: type[M], path: Path, overrides: Sequence[Override], keys: froze
     return validate(model, document, overridden)
 
 
+def _found(option: Path | None, env_var: str, name: str) -> Path:
+    """The file to read; one named by the environment must exist, and the error says so."""
+    path = resolve(option, env_var, name)
+    if option is None and os.environ.get(env_var) and not path.is_file():
+        problem = "is a directory" if path.is_dir() else "file not found"
+        raise ConfigError(f"${env_var}={path}", f"{problem}, expected {name}")
+    return path
+
+
 def load_tiers(path: Path | None = None, overrides: Sequence[Override] = ()) -> TiersConfig:
-    return _load(TiersConfig, resolve(path, TIERS_ENV, "tiers.yaml"), overrides, TIERS_KEYS)
+    return _load(TiersConfig, _found(path, TIERS_ENV, "tiers.yaml"), overrides, TIERS_KEYS)
 
 
 def load_thresholds(
@@ -65,7 +74,7 @@ def load_thresholds(
 ) -> ThresholdsConfig:
     return _load(
         ThresholdsConfig,
-        resolve(path, THRESHOLDS_ENV, "thresholds.yaml"),
+        _found(path, THRESHOLDS_ENV, "thresholds.yaml"),
         overrides,
         THRESHOLDS_KEYS,
     )

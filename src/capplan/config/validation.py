@@ -70,6 +70,10 @@ def _describe(error: Mapping[str, Any], model: type[BaseModel]) -> str:
         limits = error.get("ctx", {})
         bound = limits.get("min_length") if kind == "too_short" else limits.get("max_length")
         return f"expected {'at least' if kind == 'too_short' else 'at most'} {bound} item(s)"
+    if kind in ("model_type", "dict_type"):
+        return f"expected a mapping of keys, got {error.get('input')!r}"
+    if kind in ("int_from_float", "int_parsing_size"):
+        return f"expected a whole number, got {error.get('input')!r}"
     if message.startswith("Input should be "):
         wanted = message.removeprefix("Input should be ")
         for words, sign in (
