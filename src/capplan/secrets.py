@@ -67,13 +67,22 @@ def redact(text: str) -> Redacted:
 
 
 def split_userinfo(rest: str) -> tuple[str | None, str, str]:
-    """What follows `scheme://`, as (userinfo or None, '@', host and the rest)."""
+    """What follows `scheme://`, as (userinfo or None, '@', host and the rest).
+
+    The userinfo ends at the last @ before the path. A password with an unencoded / (an AWS
+    secret key often has one) ends the authority early: `user:pa/ss@host` is read as userinfo
+    up to the last @ when what follows `user:` is not a port.
+    """
     slash = rest.find("/")
     head = rest if slash < 0 else rest[:slash]
     at = head.rfind("@")
-    if at < 0:
-        return None, "", rest
-    return rest[:at], "@", rest[at + 1 :]
+    if at >= 0:
+        return rest[:at], "@", rest[at + 1 :]
+    _, colon, port = head.partition(":")
+    last = rest.rfind("@")
+    if colon and not port.isdigit() and last > slash >= 0:
+        return rest[:last], "@", rest[last + 1 :]
+    return None, "", rest
 
 
 def variants(secrets: list[str]) -> tuple[str, ...]:
