@@ -236,3 +236,49 @@ def test_the_progress_bar_starts_once_and_ignores_a_late_count() -> None:
         assert started is not None and started.tasks[0].completed == 3
     progress.set_total(5)  # the count thread finishing after the run: draws nothing
     assert progress.progress is started and not started.live.is_started
+
+
+# --- the summary of failed sources: where all of them are ------------------------------------
+
+
+@pytest.fixture
+def broken_src(tmp_path: Path) -> Path:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(images.jpeg(images.photo(120, 90, seed=1)))
+    for n in range(3):
+        (folder / f"bad{n}.jpg").write_bytes(b"not a JPEG at all\n" * (n + 1))
+    return folder
+
+
+def failed_title(run: Run, *args: str | Path) -> str:
+    result = run("images", "convert", *args, "--workers", "1")
+    assert result.exit_code == 1, result.output
+    (title,) = [line for line in result.stdout.splitlines() if line.startswith("Failed sources")]
+    return title.strip()
+
+
+def test_failed_sources_without_a_manifest_say_how_to_get_them_all(
+    run: Run, broken_src: Path, tmp_path: Path
+) -> None:
+    title = failed_title(run, broken_src, tmp_path / "out3")
+    assert title == "Failed sources (first 3 of 3; give --manifest FILE for all)"
+
+
+def test_failed_sources_of_a_dry_run_say_a_run_with_a_manifest_lists_them(
+    run: Run, broken_src: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    for extra in ((), ("--manifest", manifest)):
+        title = failed_title(run, broken_src, tmp_path / "out", "--dry-run", *extra)
+        assert title == "Failed sources (first 3 of 3; a run with --manifest FILE lists all)"
+    assert not manifest.exists() and not (tmp_path / "out").exists()
+
+
+def test_failed_sources_with_a_manifest_point_at_it(
+    run: Run, broken_src: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    title = failed_title(run, broken_src, tmp_path / "out", "--manifest", manifest)
+    assert title == "Failed sources (first 3 of 3; all in --manifest)"
+    assert manifest.read_text(encoding="utf-8").count('"status": "failed"') == 3

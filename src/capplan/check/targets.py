@@ -1,7 +1,8 @@
 """Where a target enters capplan: database URLs, libpq connection strings, HTTP URLs, headers.
 
-`redact` is the one redaction function. Every target given on the command line becomes a Target
-here, before anything else sees it: `shown` (passwords, tokens and secret parameters replaced by
+`redact` is capplan.secrets' redaction of URLs (shared with `images`), extended to libpq keyword
+strings. Every target given on the command line becomes a Target here, before anything else sees
+it: `shown` (passwords, tokens and secret parameters replaced by
 ***) is what every label, message, history record and report carries; the secret-bearing text
 is kept only to connect, and `scrub` removes its secrets from a library's error message.
 """
@@ -16,17 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from capplan.errors import InputError
+from capplan.secrets import MASK as MASK  # re-exported: check's names for them
+from capplan.secrets import URL, Redacted, is_secret, split_userinfo, variants
+from capplan.secrets import redact as redact_url
+from capplan.secrets import scrub as scrub
 
-MASK = "***"
-# A parameter whose name contains one of these words holds a secret: password, sslpassword,
-# passfile, token, access_token, api_key, secret, signature...
-SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "sig", "credential")
-URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", re.DOTALL)
 KEYWORDS = re.compile(r"^\s*[A-Za-z_]+\s*=")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-# Shorter secrets would be found inside ordinary words of an error message: a message that holds
-# one is withheld whole instead.
-SHORTEST_SCRUBBED = 4
 SUPPORTED_DATABASES = (
     "a SQLite file path, sqlite:///path, postgresql://... or a libpq connection string "
     "('host=... dbname=... user=...')"
@@ -34,100 +31,30 @@ SUPPORTED_DATABASES = (
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-def is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
-
-
-@dataclass(frozen=True, slots=True)
-class Redacted:
-    shown: str
-    secrets: tuple[str, ...]
-
-
 def redact(text: str) -> Redacted:
     """A target as it may be shown, and the secrets it holds.
 
-    URLs of any scheme lose the password of their userinfo (everything up to the last @ before
-    the path, so an unencoded @, # or ? stays inside it) and the values of secret query
-    parameters; libpq keyword strings lose the values of secret keys.
+    URLs of any scheme are redacted as capplan.secrets.redact does; libpq keyword strings lose
+    the values of secret keys.
     """
-    match = URL.match(text)
-    if match is not None:
-        return _redact_url(match["scheme"], match["rest"])
-    if KEYWORDS.match(text):
+    if URL.match(text) is None and KEYWORDS.match(text):
         pairs = _keywords(text)
         shown = " ".join(f"{key}={MASK if is_secret(key) else _quote(v)}" for key, v in pairs)
         secrets = [value for key, value in pairs if is_secret(key) and value]
-        return Redacted(shown, _variants(secrets))
-    return Redacted(text, ())
-
-
-def _redact_url(scheme: str, rest: str) -> Redacted:
-    userinfo, _, remainder = _split_userinfo(rest)
-    secrets = []
-    if userinfo is not None:
-        user, colon, password = userinfo.partition(":")
-        if colon:
-            secrets.append(password)
-            userinfo = f"{user}:{MASK}"
-    before, question, query = remainder.partition("?")
-    if question:
-        query, hash_, fragment = query.partition("#")
-        parts = []
-        for pair in query.split("&"):
-            key, equals, value = pair.partition("=")
-            if equals and is_secret(urllib.parse.unquote_plus(key)) and value:
-                secrets.append(value)
-                pair = f"{key}={MASK}"
-            parts.append(pair)
-        remainder = f"{before}?{'&'.join(parts)}{hash_}{fragment}"
-    authority = "" if userinfo is None else f"{userinfo}@"
-    return Redacted(f"{scheme}://{authority}{remainder}", _variants(secrets))
-
-
-def _split_userinfo(rest: str) -> tuple[str | None, str, str]:
-    """(userinfo or None, '@', host and the rest)."""
-    slash = rest.find("/")
-    head = rest if slash < 0 else rest[:slash]
-    at = head.rfind("@")
-    if at < 0:
-        return None, "", rest
-    return rest[:at], "@", rest[at + 1 :]
+        return Redacted(shown, variants(secrets))
+    return redact_url(text)
 
 
 def _encoded_userinfo(scheme: str, rest: str) -> str:
     """The URL with its user and password percent-encoded: libpq ends the userinfo at the first
     @, so an unencoded @ (or #) in a password would otherwise send the rest of it as the host."""
-    userinfo, _, remainder = _split_userinfo(rest)
+    userinfo, _, remainder = split_userinfo(rest)
     if userinfo is None:
         return f"{scheme}://{rest}"
     parts = [
         urllib.parse.quote(urllib.parse.unquote(part), safe="") for part in userinfo.split(":", 1)
     ]
     return f"{scheme}://{':'.join(parts)}@{remainder}"
-
-
-def _variants(secrets: list[str]) -> tuple[str, ...]:
-    """Each secret as written, percent-decoded and percent-encoded, longest first."""
-    found: set[str] = set()
-    for secret in secrets:
-        if not secret:
-            continue
-        decoded = urllib.parse.unquote(secret)
-        encoded = urllib.parse.quote(decoded, safe="")
-        found |= {secret, decoded, encoded, urllib.parse.quote(decoded)}
-    return tuple(sorted(found, key=len, reverse=True))
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """A library's message with the target's secrets replaced by ***."""
-    for secret in secrets:
-        if secret in text:
-            if len(secret) < SHORTEST_SCRUBBED:
-                return "(message withheld: it might contain the password)"
-            text = text.replace(secret, MASK)
-    return text
 
 
 # --- libpq keyword strings --------------------------------------------------------------------
@@ -262,7 +189,7 @@ def http(text: str, headers: tuple[tuple[str, str], ...] = ()) -> Http:
     match = URL.match(text)
     if match is None or match["scheme"].lower() not in ("http", "https"):
         raise InputError("urls", redacted.shown, "expected an http:// or https:// URL")
-    userinfo, _, remainder = _split_userinfo(match["rest"])
+    userinfo, _, remainder = split_userinfo(match["rest"])
     if not remainder or remainder[0] in "/?#":
         raise InputError("urls", redacted.shown, "expected a host name after //")
     sent = list(headers)
@@ -274,4 +201,4 @@ def http(text: str, headers: tuple[tuple[str, str], ...] = ()) -> Http:
         sent.append(("Authorization", f"Basic {token}"))
         secrets.append(token)
     url = f"{match['scheme']}://{remainder}"
-    return Http(redacted.shown, url, tuple(sent), _variants(secrets))
+    return Http(redacted.shown, url, tuple(sent), variants(secrets))

@@ -146,10 +146,10 @@ def images_convert(
 
     options = parse_options(storage_options)
     chosen = shards.parse(shard, os.environ) if shard is not None else None
-    source = locate(src, options)
+    source = locate(src, options, subject="src")
     plan = batch.Plan(
         src=source,
-        dest=locate(dest, options),
+        dest=locate(dest, options, subject="dest", writes=True),
         settings=Settings(
             quality=quality,
             method=method,

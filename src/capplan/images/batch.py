@@ -30,8 +30,8 @@ from capplan.images.storage import (
     Location,
     RemoteStorage,
     Storage,
+    describe,
     open_storage,
-    redact,
 )
 
 IN_FLIGHT_PER_WORKER = 4
@@ -97,8 +97,7 @@ def process(
     except MemoryError:
         return Outcome(source, "failed", error="out of memory while decoding")
     except Exception as error:  # a decoder's bug must not stop a million-file batch
-        message = redact(f"{type(error).__name__}: {error}", src)
-        return Outcome(source, "failed", error=redact(message, dest))
+        return Outcome(source, "failed", error=describe(error, src, dest))
 
 
 def _complete_size(storage: Storage, dest: Location, outputs: dict[str, str]) -> int | None:

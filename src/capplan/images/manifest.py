@@ -26,9 +26,9 @@ from capplan.images.storage import (
     Location,
     Options,
     RemoteStorage,
+    describe,
     locate,
     open_storage,
-    redact,
 )
 
 SHARD_NAME = re.compile(r"^(?P<stem>.*)-(?P<index>\d+)-of-(?P<count>\d+)(?P<suffix>\.[^.]*)?$")
@@ -46,7 +46,7 @@ def target(text: str, shard: Shard | None, src: Location) -> Location:
     """Where the manifest goes, checked before any work starts: not a directory (except with
     --shard, where a directory receives manifest-K-of-N.jsonl), not inside SRC, in a folder
     that exists."""
-    location = locate(text, src.options if not src.is_local else ())
+    location = locate(text, src.options, subject="manifest", writes=True)
     if location.is_local:
         path = Path(location.root)
         if path.is_dir() or text.endswith(os.sep):
@@ -123,7 +123,7 @@ class Manifest:
                 try:
                     storage.write(self.location.root, self.temporary.read_bytes())
                 except Exception as error:  # the store's client errors share no base class
-                    problem = redact(f"not stored: {type(error).__name__}: {error}", self.location)
+                    problem = f"not stored: {describe(error, self.location)}"
                     raise InputError("manifest", self.location.name, problem) from None
         finally:
             self.temporary.unlink(missing_ok=True)
@@ -160,14 +160,14 @@ class _ShardFile:
 
 def _listed(given: str, options: Options) -> list[Location]:
     """A shard manifest, or the shard manifests in a folder or under a prefix."""
-    location = locate(given, options)
+    location = locate(given, options, subject="shards")
     if location.is_local:
         path = Path(location.root)
         if path.is_dir():
             found = sorted(path.glob("*-of-*.jsonl"))
             return [locate(str(p)) for p in found]
         if not path.is_file():
-            raise InputError("shards", given, "no such file or folder")
+            raise InputError("shards", location.name, "no such file or folder")
         return [location]
     try:
         storage = open_storage(location)
@@ -176,9 +176,9 @@ def _listed(given: str, options: Options) -> list[Location]:
             return [location]
         names = sorted(storage.fs.glob(f"{location.root.rstrip('/')}/*-of-*.jsonl"))
     except InputError as error:
-        raise InputError("shards", given, error.problem) from None
+        raise InputError("shards", location.name, error.problem) from None
     except Exception as error:  # the store's client errors share no base class
-        raise InputError("shards", given, redact(str(error), location)) from None
+        raise InputError("shards", location.name, describe(error, location)) from None
     return [Location(f"{location.protocol}://{n}", location.protocol, n, options) for n in names]
 
 

@@ -34,7 +34,7 @@ def stats(
     root: str, thresholds: ThresholdsConfig, *, top: int = 10, options: Options = ()
 ) -> ImageStats:
     """A local tree, or a bucket prefix (`s3://bucket/images`)."""
-    location = locate(root, options)
+    location = locate(root, options, subject="directory")
     if location.is_local:
         if not Path(root).is_dir():
             raise InputError("directory", root, "not a directory")

@@ -1,10 +1,12 @@
-"""Where sources are read and variants written: a local directory, or a URL that fsspec knows.
+"""Where sources are read and variants written: a local directory, or an object store.
 
-A local path (or `file://`) costs nothing extra: plain `os` calls and atomic renames. A URL
-(`s3://bucket/prefix` through s3fs, ...) goes through fsspec, imported only then: a variant is
+A local path (or `file://`) costs nothing extra: plain `os` calls and atomic renames. An
+`s3://bucket/prefix` URL goes through fsspec and s3fs, imported only then: a variant is
 written in one PUT of the complete object, so nothing partial is ever visible, and an object
 counts as there when it exists with a size above zero. Credentials come from the usual places
-(AWS_* variables, AWS_ENDPOINT_URL, ~/.aws) or from storage options; they are never printed.
+(AWS_* variables, AWS_ENDPOINT_URL, ~/.aws) or from storage options; they are never printed:
+a URL is redacted where it enters (`locate`), and a library's error is one line without them
+(`describe`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capplan import atomic
+from capplan import atomic, secrets
 from capplan.errors import InputError
+from capplan.secrets import URL
 
-SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+OBJECT_STORES = ("s3", "s3a")  # through s3fs
+SUPPORTED = "a local path, file://path or s3://bucket/prefix"
+CREDENTIALS = (
+    "credentials come from the AWS_* variables, ~/.aws or the key and secret storage options"
+)
 
 
 Options = tuple[tuple[str, Any], ...]
@@ -92,29 +100,70 @@ def parse_options(pairs: list[str] | None) -> Options:
     return tuple(options)
 
 
-def locate(text: str, options: Options = ()) -> Location:
-    """A local path, `file://path`, or a URL with a protocol that fsspec knows."""
-    protocol, sep, rest = text.partition("://")
-    if not sep:
+def locate(
+    text: str, options: Options = (), *, subject: str = "location", writes: bool = False
+) -> Location:
+    """A local path, `file://path` or `s3://bucket/prefix`, checked where it enters.
+
+    A URL is named by its redacted form from here on. A scheme that capplan does not read
+    (`writes`: write) is refused naming those it does; so is a user, password or query in the
+    URL, which the store would not read (an S3 key named after the query, at worst).
+    """
+    match = URL.match(text)
+    if match is None:
         return Location(text, None, text)
-    if protocol == "file":
+    shown = secrets.redact(text).shown
+    scheme, rest = match["scheme"].lower(), match["rest"]
+    userinfo, _, remainder = secrets.split_userinfo(rest)
+    if scheme in ("http", "https"):
+        raise InputError(subject, shown, _not_web(scheme, remainder, writes))
+    if scheme != "file" and scheme not in OBJECT_STORES:
+        raise InputError(subject, shown, f"unsupported scheme {scheme}://; expected {SUPPORTED}")
+    hint = "" if scheme == "file" else f"; {CREDENTIALS}"
+    if userinfo is not None:
+        raise InputError(subject, shown, f"{scheme}:// takes no user or password in the URL{hint}")
+    if "?" in remainder:
+        raise InputError(subject, shown, f"{scheme}:// takes no query (?...){hint}")
+    if scheme == "file":
         return Location(rest, None, rest)
-    return Location(text, protocol, rest.rstrip("/"), options)
+    return Location(shown, scheme, rest.rstrip("/"), options)
 
 
-def redact(message: str, location: Location | None = None) -> str:
-    """A message with every credential that capplan knows of replaced by ***."""
-    secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
-    if location is not None:
-        secrets += [
-            value
-            for key, value in location.options
-            if isinstance(value, str) and any(word in key.lower() for word in SECRET_WORDS)
-        ]
-    for secret in secrets:
-        if len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
+def _not_web(scheme: str, remainder: str, writes: bool) -> str:
+    """Why an http(s) URL is refused; for a destination, how an S3-compatible server at that
+    address is reached instead."""
+    if not writes:
+        return f"an {scheme}:// URL is not a folder capplan can read; expected {SUPPORTED}"
+    server = f"{scheme}://{re.split(r'[/?#]', remainder, maxsplit=1)[0]}"
+    return (
+        f"an {scheme}:// URL is not somewhere capplan writes; expected {SUPPORTED} (an "
+        f"S3-compatible server at {server}: s3://BUCKET/PREFIX with the storage option "
+        f"endpoint_url={server})"
+    )
+
+
+def known_secrets(*locations: Location | None) -> tuple[str, ...]:
+    """Every credential capplan knows of: the AWS_* variables, the password of an endpoint URL,
+    and the secret storage options of these locations."""
+    found = [os.environ.get(name, "") for name in SECRET_VARIABLES]
+    endpoints = [os.environ.get("AWS_ENDPOINT_URL", "")]
+    for location in locations:
+        for key, value in location.options if location is not None else ():
+            if isinstance(value, str) and secrets.is_secret(key):
+                found.append(value)
+            elif isinstance(value, str) and key == "endpoint_url":
+                endpoints.append(value)
+    endpoint_secrets = [s for url in endpoints for s in secrets.redact(url).secrets]
+    return tuple(sorted({*secrets.variants(found), *endpoint_secrets}, key=len, reverse=True))
+
+
+def describe(error: BaseException, *locations: Location | None) -> str:
+    """A library's error as one line that holds no credential: its type and the first line of
+    its message (with the next one when the first only announces it, ending in a colon)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = " ".join(lines[:2]) if len(lines) > 1 and lines[0].endswith(":") else " ".join(lines[:1])
+    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return secrets.scrub(message, known_secrets(*locations))
 
 
 class Storage:
@@ -191,7 +240,7 @@ class LocalStorage(Storage):
 
 
 class RemoteStorage(Storage):
-    """fsspec: s3fs for `s3://`, or any other protocol fsspec knows."""
+    """fsspec: s3fs for `s3://`."""
 
     def __init__(self, location: Location) -> None:
         super().__init__(location)
@@ -207,10 +256,10 @@ class RemoteStorage(Storage):
                 location.protocol, use_listings_cache=False, **dict(location.options)
             )
         except ImportError as error:
-            extra = " (pip install 'capplan[s3]')" if location.protocol in ("s3", "s3a") else ""
-            raise InputError("location", location.name, f"{error}{extra}") from None
+            problem = f"{describe(error, location)} (pip install 'capplan[s3]')"
+            raise InputError("location", location.name, problem) from None
         except (ValueError, TypeError) as error:
-            raise InputError("location", location.name, redact(str(error), location)) from None
+            raise InputError("location", location.name, describe(error, location)) from None
 
     def read(self, path: str) -> bytes:
         data: bytes = self.fs.cat_file(path)
@@ -243,7 +292,7 @@ class RemoteStorage(Storage):
         except FileNotFoundError:
             return False
         except Exception as error:  # botocore's and aiohttp's errors share no base class
-            problem = redact(f"cannot reach it: {type(error).__name__}: {error}", self.location)
+            problem = f"cannot reach it: {describe(error, self.location)}"
             raise InputError("location", self.location.name, problem) from None
 
     def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:

@@ -43,10 +43,15 @@ def convert_report(summary: Summary) -> Report:
         )
     ]
     if summary.failures:
+        if summary.manifest:
+            where = "all in --manifest"
+        elif summary.dry_run:  # which writes no manifest, even when given one
+            where = "a run with --manifest FILE lists all"
+        else:
+            where = "give --manifest FILE for all"
         sections.append(
             Section(
-                f"Failed sources (first {len(summary.failures)} of {summary.failed}; "
-                "all in --manifest)",
+                f"Failed sources (first {len(summary.failures)} of {summary.failed}; {where})",
                 ("source", "reason"),
                 [(failure.source, failure.error) for failure in summary.failures],
             )
