@@ -122,7 +122,8 @@ def check(
             "--db-probe",
             help="One read-only SQL query to time --requests times for db_query_p95_ms (it wins "
             "over pg_stat_statements). It runs in a read-only transaction that is rolled back; "
-            "a query that would write, or more than one statement, is refused.",
+            "a query that would write, or more than one statement, is refused; a run that takes "
+            "longer than 10 s is interrupted (db_query_p95_ms UNKNOWN).",
             show_default=False,
         ),
     ] = None,
