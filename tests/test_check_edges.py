@@ -7,12 +7,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capplan.check import database
+from capplan.check.database import given_probe
+from capplan.errors import InputError
 
 from .conftest import ROOT, Run
 
@@ -97,28 +102,93 @@ def test_the_sqlite_probe_timeout_is_ten_seconds_as_on_postgresql() -> None:
     connection.close()
 
 
-def test_a_sqlite_row_count_past_the_timeout_makes_the_database_unknown(
-    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_sqlite_row_count_past_the_timeout_makes_the_database_unavailable(
+    tmp_path: Path,
 ) -> None:
-    """count(*) is one step of SQLite's virtual machine, a walk over every page of the table:
-    only an interrupt stops it. 10,000 pages of 4 KB take tens of milliseconds to count; the
-    timeout here is 1 ms."""
-    big = tmp_path / "big.db"
-    with sqlite3.connect(big) as db:
-        db.execute("CREATE TABLE events (payload BLOB)")
-        db.execute(
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 10000) "
-            "INSERT INTO events SELECT zeroblob(3000) FROM n"
+    """A count(*) is one step of SQLite's virtual machine, a walk over every page of the table
+    that no progress handler sees: only an interrupt stops it. The trace callback, called as the
+    count starts, holds it there well past the timeout, as a huge table on a cold disk would."""
+    from capplan.check import sqlite
+
+    shop = small_shop(tmp_path / "shop.db")
+    before = digest(shop)
+
+    def slow_count(statement: str) -> None:
+        if statement.startswith("SELECT count(*)"):
+            time.sleep(0.5)
+
+    with sqlite.connect(shop) as connection:
+        connection.set_trace_callback(slow_count)
+        deadline = sqlite.Deadline(connection, 0.05)
+        try:
+            with pytest.raises(database.Unavailable) as unavailable:
+                sqlite.read_tables(connection, deadline)
+        finally:
+            deadline.close()
+        assert str(unavailable.value) == (
+            "counting the rows of products took longer than 0.05 s, the statement timeout, and "
+            "was interrupted"
         )
-    db.close()
-    monkeypatch.setattr(database, "STATEMENT_TIMEOUT_MS", 1)
-    before = digest(big)
-    _, report, _ = report_of(run, "--db", big)
-    size = the(report, "db_size_gb")
-    assert (size["status"], size["action"]) == (
-        "UNKNOWN",
-        "counting the rows of events took longer than 0.001 s, the statement timeout, and was "
-        "interrupted",
+        connection.set_trace_callback(None)
+        deadline = sqlite.Deadline(connection, 0.05)
+        try:
+            assert [t.rows for t in sqlite.read_tables(connection, deadline)] == [7]
+        finally:
+            deadline.close()
+    assert digest(shop) == before
+
+
+# --- 2. a probe with no query in it is refused ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("probe", "shown"),
+    [
+        ("", "''"),
+        ("   ", "''"),
+        ("-- only a comment", "-- only a comment"),
+        ("/* a comment */ ;\n", "/* a comment */ ;"),
+    ],
+)
+def test_a_probe_with_no_query_is_refused_in_one_line(
+    run: Run, tmp_path: Path, probe: str, shown: str
+) -> None:
+    shop = small_shop(tmp_path / "shop.db")
+    code, report, error = report_of(run, "--db", shop, "--db-probe", probe)
+    assert (code, report) == (3, {})
+    assert error == (
+        f"capplan check: error: --db-probe {shown}: refused: no query in it, only spaces or "
+        "comments; give one query to time, such as SELECT count(*) FROM products\n"
     )
-    assert the(report, "memory_percent")["value"] > 0
-    assert digest(big) == before
+
+
+def test_a_refused_probe_on_several_lines_is_named_on_one(run: Run, tmp_path: Path) -> None:
+    shop = small_shop(tmp_path / "shop.db")
+    _, _, error = report_of(run, "--db", shop, "--db-probe", "SELECT 1;\nDELETE FROM products")
+    assert error == (
+        "capplan check: error: --db-probe SELECT 1; DELETE FROM products: refused: more than "
+        "one statement; give exactly one query\n"
+    )
+
+
+SPACES_AND_COMMENTS = st.lists(
+    st.sampled_from([" ", "\n", "\t", ";", "-- a comment\n", "/* a */", "/* a\n b */", "--\n"])
+)
+
+
+@given(SPACES_AND_COMMENTS, st.sampled_from(["", "--", "-- to the end", "/* never closed"]))
+def test_spaces_semicolons_and_comments_alone_are_refused(parts: list[str], tail: str) -> None:
+    with pytest.raises(InputError, match="no query in it"):
+        given_probe("".join(parts) + tail)
+
+
+def test_many_comment_marks_are_read_in_one_pass() -> None:
+    with pytest.raises(InputError, match="no query in it"):
+        given_probe("-- " * 5000 + "\n" + "/* */ " * 5000)
+    assert given_probe("-- " * 5000 + "\nSELECT 1") == "-- " * 5000 + "\nSELECT 1"
+
+
+@given(SPACES_AND_COMMENTS, SPACES_AND_COMMENTS)
+def test_a_query_among_comments_is_kept(before: list[str], after: list[str]) -> None:
+    probe = "".join(before) + "\nSELECT 1" + "".join(after)  # a -- before it ends at \n
+    assert given_probe(probe) == probe

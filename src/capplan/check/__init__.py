@@ -153,6 +153,10 @@ def run(
     twice is measured once."""
     from capplan.check import host, io
 
+    if db_probe is not None:
+        from capplan.check.database import given_probe
+
+        given_probe(db_probe)  # refused before anything is measured
     before = io.counters() if interval > 0 else None
     cpu = host.cpu_percent(interval)  # waits the interval, over which I/O is measured too
     measurements: list[Measurement] = [

@@ -179,7 +179,8 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _tables(connection: sqlite3.Connection, deadline: Deadline) -> list[Table]:
+def read_tables(connection: sqlite3.Connection, deadline: Deadline) -> list[Table]:
+    """Every table with its rows (each count within the deadline), columns and indexes."""
     names = [
         row[0]
         for row in connection.execute(
@@ -216,7 +217,7 @@ def snapshot(
         try:
             page_count = connection.execute("PRAGMA page_count").fetchone()[0]
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-            tables = _tables(connection, deadline)
+            tables = read_tables(connection, deadline)
         except sqlite3.Error as error:
             raise Unavailable(f"cannot read: {error}") from None
         timing = Timing(None, reason=NO_STATISTICS)
