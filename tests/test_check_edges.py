@@ -4,6 +4,7 @@ the help's placeholders, and the `where` column of the table."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sqlite3
@@ -14,14 +15,22 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest import approx
 
 from capplan.check import database
 from capplan.check.database import given_probe
 from capplan.errors import InputError
 
 from .conftest import ROOT, Run
+from .test_check_traffic import NOW, line
 
 FAST = ("check", "--interval", "0", "--format", "json")
+# thresholds no host reaches, so that a test decides the status
+GENEROUS = [
+    f"--set=scaling_triggers.{name}.{level}={value}"
+    for name in ("cpu_percent", "memory_percent", "disk_percent", "load_per_core")
+    for level, value in (("critical", 2000), ("warning", 1000))
+]
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
 
@@ -192,3 +201,64 @@ def test_many_comment_marks_are_read_in_one_pass() -> None:
 def test_a_query_among_comments_is_kept(before: list[str], after: list[str]) -> None:
     probe = "".join(before) + "\nSELECT 1" + "".join(after)  # a -- before it ends at \n
     assert given_probe(probe) == probe
+
+
+# --- 3. an access log of which no line can be read is UNKNOWN, not an idle server ------------
+
+
+def access_metrics(report: dict[str, Any]) -> dict[str, tuple[Any, str, str]]:
+    return {
+        m["name"]: (m["value"], m["status"], m["action"])
+        for m in report["metrics"]
+        if m["name"] in ("access_requests_per_second", "active_sessions", "access_malformed_lines")
+    }
+
+
+def test_a_binary_file_as_access_log_is_unknown_naming_the_file_and_format(
+    run: Run, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(bytes(range(256)) * 40)  # 40 "lines": every byte value, \n among them
+    code, report, _ = report_of(run, "--access-log", log, *GENEROUS)
+    reason = f"no line of {log} could be read as nginx or Apache combined: check --log-format"
+    assert access_metrics(report) == {
+        "access_requests_per_second": (None, "UNKNOWN", reason),
+        "active_sessions": (None, "UNKNOWN", reason),
+        "access_malformed_lines": (41, "OK", ""),
+    }
+    assert (report["status"], code) == ("UNKNOWN", 3)
+    assert not any("no requests in" in note for note in report["notes"])
+
+
+def test_a_log_read_with_the_wrong_format_is_unknown(run: Run, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("".join(line(NOW - dt.timedelta(seconds=s)) for s in (30, 20)), "utf-8")
+    _, report, _ = report_of(run, "--access-log", log, "--log-format", "apache")
+    assert access_metrics(report)["access_requests_per_second"] == (
+        None,
+        "UNKNOWN",
+        f"no line of {log} could be read as Apache combined with %D: check --log-format",
+    )
+    _, report, _ = report_of(run, "--access-log", log, "--log-format", "nginx", *GENEROUS)
+    assert access_metrics(report)["access_requests_per_second"][:2] == (approx(2 / 300), "OK")
+
+
+def test_a_log_with_good_and_bad_lines_and_an_empty_log_keep_working(
+    run: Run, tmp_path: Path
+) -> None:
+    mixed = tmp_path / "mixed.log"
+    mixed.write_text(line(NOW - dt.timedelta(seconds=9)) + "garbage\n" * 5, "utf-8")
+    _, report, _ = report_of(run, "--access-log", mixed)
+    assert access_metrics(report) == {
+        "access_requests_per_second": (approx(1 / 300), "OK", ""),
+        "active_sessions": (1, "OK", ""),
+        "access_malformed_lines": (5, "OK", ""),
+    }
+    old = tmp_path / "old.log"  # read, but older than the window: an idle server
+    old.write_text(line(NOW - dt.timedelta(hours=2)) + "garbage\n", "utf-8")
+    empty = tmp_path / "empty.log"
+    empty.write_text("", "utf-8")
+    for log in (old, empty):
+        _, report, _ = report_of(run, "--access-log", log)
+        assert access_metrics(report)["access_requests_per_second"][:2] == (0, "OK")
+        assert f"{log}: no requests in the last 5 min" in report["notes"]
