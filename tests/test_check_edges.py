@@ -262,3 +262,26 @@ def test_a_log_with_good_and_bad_lines_and_an_empty_log_keep_working(
         _, report, _ = report_of(run, "--access-log", log)
         assert access_metrics(report)["access_requests_per_second"][:2] == (0, "OK")
         assert f"{log}: no requests in the last 5 min" in report["notes"]
+
+
+# --- 4. a directory given as a database -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        (".", "a directory, not a SQLite file"),
+        ("sqlite:///{tmp}", "a directory, not a SQLite file"),
+        ("absent.db", "no such SQLite file"),
+        ("/dev/null", "not a regular file, so not a SQLite file"),
+    ],
+)
+def test_a_database_path_that_is_no_file_says_what_it_is(
+    run: Run, tmp_path: Path, given: str, reason: str
+) -> None:
+    target = given.format(tmp=tmp_path)
+    _, report, _ = report_of(run, "--db", target)
+    size = the(report, "db_size_gb")
+    assert (size["status"], size["action"], size["labels"]) == ("UNKNOWN", reason, {"db": target})
+    assert the(report, "memory_percent")["value"] > 0
+    assert list(tmp_path.iterdir()) == []  # nothing created

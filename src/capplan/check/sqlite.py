@@ -134,8 +134,12 @@ def uri(path: Path) -> str:
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    if not path.is_file():
+    if path.is_dir():
+        raise Unavailable("a directory, not a SQLite file")
+    if not path.exists():
         raise Unavailable("no such SQLite file")
+    if not path.is_file():
+        raise Unavailable("not a regular file, so not a SQLite file")
     try:
         connection = sqlite3.connect(uri(path), uri=True, timeout=CONNECT_TIMEOUT_S)
     except sqlite3.Error as error:
