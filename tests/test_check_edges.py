@@ -285,3 +285,40 @@ def test_a_database_path_that_is_no_file_says_what_it_is(
     assert (size["status"], size["action"], size["labels"]) == ("UNKNOWN", reason, {"db": target})
     assert the(report, "memory_percent")["value"] > 0
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+# --- 5. --db given twice is refused; each --access-log is measured --------------------------
+
+
+def test_a_repeated_db_is_refused_in_one_line_without_its_secrets(run: Run, tmp_path: Path) -> None:
+    shop = small_shop(tmp_path / "shop.db")
+    second = "postgresql://u:Pw-secret@db/x"
+    result = run("check", "--interval", "0", "--format", "nagios", "--db", shop, "--db", second)
+    reason = (
+        "Invalid value for '--db': given 2 times, but a check inspects one database: run one "
+        "check per database, each with its own --label (see 'capplan check --help')"
+    )
+    assert (result.exit_code, result.stdout) == (3, f"CAPPLAN UNKNOWN - {reason}\n")
+    assert result.stderr == f"capplan check: error: {reason}\n"
+    assert "Pw-secret" not in result.stdout + result.stderr
+
+
+def test_each_access_log_is_measured_and_one_given_twice_once(run: Run, tmp_path: Path) -> None:
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    log_a.write_text("".join(line(NOW - dt.timedelta(seconds=s), "/a") for s in (9, 8)), "utf-8")
+    log_b.write_text(line(NOW - dt.timedelta(seconds=7), "/b", status=503), "utf-8")
+    _, report, _ = report_of(
+        run, "--access-log", log_a, "--access-log", log_b, "--access-log", log_a
+    )
+    endpoints = {
+        (m["labels"]["log"], m["labels"]["endpoint"]): m["value"]
+        for m in report["metrics"]
+        if m["name"] == "access_endpoint_requests"
+    }
+    assert endpoints == {(str(log_a), "GET /a"): 2, (str(log_b), "GET /b"): 1}
+    errors = {
+        m["labels"]["log"]: m["value"]
+        for m in report["metrics"]
+        if m["name"] == "access_error_rate_percent" and m["labels"]["status"] == "5xx"
+    }
+    assert errors == {str(log_a): 0, str(log_b): 100}

@@ -147,10 +147,10 @@ def run(
     labels: Mapping[str, str] | None = None,
     devices: Sequence[str] = (),
     nics: Sequence[str] = (),
-    access_log: AccessLog | None = None,
+    access_logs: Sequence[AccessLog] = (),
 ) -> CheckResult:
-    """Measure everything asked for and hold it against the thresholds. A path or URL given
-    twice is measured once."""
+    """Measure everything asked for and hold it against the thresholds. A path, URL or access
+    log given twice is measured once."""
     from capplan.check import host, io
 
     if db_probe is not None:
@@ -175,7 +175,7 @@ def run(
         from capplan.check import http
 
         measurements += http.probe(url, requests, timeout)
-    if access_log is not None:
+    for access_log in {given.path: given for given in access_logs}.values():
         from capplan.check import access_log as log
 
         found, log_notes = log.measure(

@@ -28,6 +28,17 @@ def _seconds(value: float) -> float:
     return value
 
 
+def _one_database(value: list[str] | None) -> list[str] | None:
+    """--db once: the missing indexes, the index usage and their Nagios and Prometheus figures
+    are those of one database per run."""
+    if value and len(value) > 1:
+        raise typer.BadParameter(
+            f"given {len(value)} times, but a check inspects one database: run one check "
+            "per database, each with its own --label"
+        )
+    return value
+
+
 @app.command(
     epilog="Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
     "3 also for bad arguments or configuration."
@@ -97,9 +108,10 @@ def check(
         ),
     ] = 5.0,
     db: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--db",
+            callback=_one_database,
             help="A database to inspect, read-only: a SQLite path (or sqlite:///path), a "
             "postgresql:// URL or a libpq connection string ('host=... dbname=...'; PG* "
             "variables fill in the rest). Table sizes, critical indexes, connections, query p95. "
@@ -150,14 +162,15 @@ def check(
             show_default=False,
         ),
     ] = None,
-    access_log: Annotated[
-        Path | None,
+    access_logs: Annotated[
+        list[Path] | None,
         typer.Option(
             "--access-log",
             help="The web server's access log (nginx or Apache combined format, with "
             "$request_time or %D at the end for latency): requests per second overall and per "
             "endpoint, per status, error rates, p50/p95/p99, active sessions over --window. Only "
-            "the end of the file is read; access.log.1 when the window reaches into it.",
+            "the end of the file is read; access.log.1 when the window reaches into it. "
+            "Repeatable: each log is measured on its own, labelled with its path.",
             show_default=False,
         ),
     ] = None,
@@ -202,12 +215,13 @@ def check(
     from capplan.output.check import check_report
 
     sent = tuple(targets.header(text) for text in headers or [])
-    log = None
-    if access_log is not None:
+    logs_read = []
+    if access_logs:
         from capplan.check import access_log as logs
 
         logs.pattern(log_format)  # a bad pattern is refused before anything is measured
-        log = checks.AccessLog(access_log, logs.window_seconds(window), top, log_format)
+        seconds = logs.window_seconds(window)
+        logs_read = [checks.AccessLog(path, seconds, top, log_format) for path in access_logs]
     result = checks.run(
         tiers=config.tiers,
         thresholds=config.thresholds,
@@ -217,13 +231,13 @@ def check(
         urls=[targets.http(url, sent) for url in urls or []],
         requests=requests,
         timeout=timeout,
-        db=None if db is None else targets.database(db),
+        db=targets.database(db[0]) if db else None,
         db_probe=db_probe,
         schema=schema,
         labels=checks.run_labels(labels or []),
         devices=devices or [],
         nics=nics or [],
-        access_log=log,
+        access_logs=logs_read,
     )
     if record:
         import datetime as dt
