@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -322,3 +323,35 @@ def test_each_access_log_is_measured_and_one_given_twice_once(run: Run, tmp_path
         if m["name"] == "access_error_rate_percent" and m["labels"]["status"] == "5xx"
     }
     assert errors == {str(log_a): 0, str(log_b): 100}
+
+
+# --- 6. the help's placeholders --------------------------------------------------------------
+
+PLACEHOLDERS = {
+    "--interval": "SECONDS",
+    "--path": "PATH",
+    "--uploads": "DIR",
+    "--url": "URL",
+    "--header": "'NAME: VALUE'",
+    "--requests": "N",
+    "--timeout": "SECONDS",
+    "--db": "DB",
+    "--schema": "SCHEMA",
+    "--db-probe": "SQL",
+    "--device": "DEVICE",
+    "--nic": "NIC",
+    "--access-log": "FILE",
+    "--log-format": "FORMAT",
+    "--window": "DURATION",
+    "--top": "N",
+    "--label": "KEY=VALUE",
+    "--set": "KEY=VALUE",
+}
+
+
+def test_the_options_of_check_show_placeholders_a_person_reads(run: Run) -> None:
+    text = run("check", "--help").stdout
+    shown = dict(re.findall(r"^  (--[a-z-]+) ('[^']+'|\S+)", text, re.MULTILINE))
+    assert {option: shown.get(option) for option in PLACEHOLDERS} == PLACEHOLDERS
+    assert not re.search(r"<(list\[|str>|int|float)", text)  # Typer's type names
+    assert "averaged and the disk I/O and network rates are measured" in " ".join(text.split())

@@ -52,15 +52,18 @@ def check(
         float,
         typer.Option(
             "--interval",
+            metavar="SECONDS",
             min=0,
             callback=_seconds,
-            help="Seconds over which CPU use is averaged (0: since boot).",
+            help="Seconds over which CPU use is averaged and the disk I/O and network rates "
+            "are measured (0: averages since boot).",
         ),
     ] = 1.0,
     paths: Annotated[
         list[Path] | None,
         typer.Option(
             "--path",
+            metavar="PATH",
             help="A filesystem whose disk use to check (repeatable; default /).",
             show_default=False,
         ),
@@ -69,6 +72,7 @@ def check(
         Path | None,
         typer.Option(
             "--uploads",
+            metavar="DIR",
             help="The uploads directory: storage, image files, the fullest directory against "
             "the files-per-directory bands.",
             show_default=False,
@@ -78,6 +82,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--url",
+            metavar="URL",
             help="An HTTP endpoint to time: p50/p95/p99 and error rate (repeatable). A user "
             "and password in it (https://user:pw@host/) are sent as HTTP basic authentication "
             "and never shown.",
@@ -95,12 +100,16 @@ def check(
         ),
     ] = None,
     requests: Annotated[
-        int, typer.Option("--requests", min=1, help="Requests per --url (and --db-probe runs).")
+        int,
+        typer.Option(
+            "--requests", metavar="N", min=1, help="Requests per --url (and --db-probe runs)."
+        ),
     ] = 20,
     timeout: Annotated[
         float,
         typer.Option(
             "--timeout",
+            metavar="SECONDS",
             min=0.001,
             callback=_seconds,
             help="Seconds before a request fails; a timed-out request counts at this value in "
@@ -111,6 +120,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--db",
+            metavar="DB",
             callback=_one_database,
             help="A database to inspect, read-only: a SQLite path (or sqlite:///path), a "
             "postgresql:// URL or a libpq connection string ('host=... dbname=...'; PG* "
@@ -123,6 +133,7 @@ def check(
         str | None,
         typer.Option(
             "--schema",
+            metavar="SCHEMA",
             help="The PostgreSQL schema whose tables the critical indexes and products_total "
             "are read from (default: the first schema of the search_path).",
             show_default=False,
@@ -132,6 +143,7 @@ def check(
         str | None,
         typer.Option(
             "--db-probe",
+            metavar="SQL",
             help="One read-only SQL query to time --requests times for db_query_p95_ms (it wins "
             "over pg_stat_statements). It runs in a read-only transaction that is rolled back; "
             "a query that would write, or more than one statement, is refused; a run that takes "
@@ -148,6 +160,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--device",
+            metavar="DEVICE",
             help="A disk whose I/O to measure (repeatable; default every physical disk, no loop, "
             "ram or device-mapper devices).",
             show_default=False,
@@ -157,6 +170,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--nic",
+            metavar="NIC",
             help="A network interface whose traffic to measure (repeatable; default every one "
             "but the loopback, bridges, tunnels and veth pairs).",
             show_default=False,
@@ -166,6 +180,7 @@ def check(
         list[Path] | None,
         typer.Option(
             "--access-log",
+            metavar="FILE",
             help="The web server's access log (nginx or Apache combined format, with "
             "$request_time or %D at the end for latency): requests per second overall and per "
             "endpoint, per status, error rates, p50/p95/p99, active sessions over --window. Only "
@@ -178,16 +193,23 @@ def check(
         str,
         typer.Option(
             "--log-format",
+            metavar="FORMAT",
             help="auto (combined, with or without a request time), combined, nginx "
             "($request_time), apache (%D), or a regular expression with the named groups time, "
             "request (or path), status, and optionally client and seconds, ms or microseconds.",
         ),
     ] = "auto",
     window: Annotated[
-        str, typer.Option("--window", help="How much of the access log to read: 30s, 5m, 1h.")
+        str,
+        typer.Option(
+            "--window", metavar="DURATION", help="How much of the access log to read: 30s, 5m, 1h."
+        ),
     ] = "5m",
     top: Annotated[
-        int, typer.Option("--top", min=1, help="How many of the busiest endpoints to list.")
+        int,
+        typer.Option(
+            "--top", metavar="N", min=1, help="How many of the busiest endpoints to list."
+        ),
     ] = 10,
     labels: Annotated[
         list[str] | None,
