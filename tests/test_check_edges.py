@@ -355,3 +355,40 @@ def test_the_options_of_check_show_placeholders_a_person_reads(run: Run) -> None
     assert {option: shown.get(option) for option in PLACEHOLDERS} == PLACEHOLDERS
     assert not re.search(r"<(list\[|str>|int|float)", text)  # Typer's type names
     assert "averaged and the disk I/O and network rates are measured" in " ".join(text.split())
+
+
+# --- 7. the table's `where` column shows the labels JSON has ---------------------------------
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The rows of the first Rich table, a cell wrapped over several lines joined again."""
+    rows: list[list[str]] = []
+    for row in text.split("└")[0].splitlines():
+        if not row.startswith("│"):
+            continue
+        cells = [cell.strip() for cell in row.strip("│").split("│")]
+        if cells[0] or not rows:
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return rows
+
+
+def test_the_table_shows_every_database_metric_where_json_does(run: Run, tmp_path: Path) -> None:
+    small_shop(tmp_path / "shop.db")
+    args = ("--db", "shop.db", "--db-probe", "SELECT count(*) FROM products", "--requests", "2")
+    _, report, _ = report_of(run, *args)
+    table = run("check", "--interval", "0", *args).stdout
+    database_rows = [(name, where) for name, where, *_ in table_rows(table) if "db=" in where]
+    assert database_rows == [
+        ("db_size_gb", "db=shop.db"),
+        ("table_rows", "db=shop.db,table=products"),
+        ("products_total", "db=shop.db"),
+        ("db_query_p95_ms", "db=shop.db"),
+    ]
+    assert [(m["name"], m["labels"]) for m in report["metrics"] if "db" in m["labels"]] == [
+        ("db_size_gb", {"db": "shop.db"}),
+        ("table_rows", {"db": "shop.db", "table": "products"}),
+        ("products_total", {"db": "shop.db"}),
+        ("db_query_p95_ms", {"db": "shop.db"}),
+    ]
