@@ -122,10 +122,10 @@ def check(
             "--db",
             metavar="DB",
             callback=_one_database,
-            help="A database to inspect, read-only: a SQLite path (or sqlite:///path), a "
-            "postgresql:// URL or a libpq connection string ('host=... dbname=...'; PG* "
-            "variables fill in the rest). Table sizes, critical indexes, connections, query p95. "
-            "The password is never shown.",
+            help="The database to inspect (one per run), read-only: a SQLite path (or "
+            "sqlite:///path), a postgresql:// URL or a libpq connection string ('host=... "
+            "dbname=...'; PG* variables fill in the rest). Table sizes, critical indexes, "
+            "connections, query p95. The password is never shown.",
             show_default=False,
         ),
     ] = None,
