@@ -147,12 +147,16 @@ def run(
     labels: Mapping[str, str] | None = None,
     devices: Sequence[str] = (),
     nics: Sequence[str] = (),
-    access_log: AccessLog | None = None,
+    access_logs: Sequence[AccessLog] = (),
 ) -> CheckResult:
-    """Measure everything asked for and hold it against the thresholds. A path or URL given
-    twice is measured once."""
+    """Measure everything asked for and hold it against the thresholds. A path, URL or access
+    log given twice is measured once."""
     from capplan.check import host, io
 
+    if db_probe is not None:
+        from capplan.check.database import given_probe
+
+        given_probe(db_probe)  # refused before anything is measured
     before = io.counters() if interval > 0 else None
     cpu = host.cpu_percent(interval)  # waits the interval, over which I/O is measured too
     measurements: list[Measurement] = [
@@ -171,7 +175,7 @@ def run(
         from capplan.check import http
 
         measurements += http.probe(url, requests, timeout)
-    if access_log is not None:
+    for access_log in {given.path: given for given in access_logs}.values():
         from capplan.check import access_log as log
 
         found, log_notes = log.measure(

@@ -38,6 +38,13 @@ PRESETS = {
     "nginx": _COMBINED + r" (?P<seconds>\d+(?:\.\d+)?)\s*$",
     "apache": _COMBINED + r" (?P<microseconds>\d+)\s*$",
 }
+# How a message names the format the lines were read as.
+FORMAT_NAMES = {
+    "auto": "nginx or Apache combined",
+    "combined": "combined",
+    "nginx": "nginx combined with $request_time",
+    "apache": "Apache combined with %D",
+}
 DURATIONS = {"seconds": 1000.0, "ms": 1.0, "microseconds": 0.001, "duration": 0.0}
 WINDOW = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -99,6 +106,7 @@ def endpoint(request: str) -> str:
 class Tally:
     requests: int = 0
     malformed: int = 0
+    read: int = 0  # lines that matched the format, in the window or before it
     endpoints: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     clients: set[str] = field(default_factory=set)
@@ -164,6 +172,7 @@ def _read_one(
         except ValueError:
             tally.malformed += 1
             continue
+        tally.read += 1
         if moment < start - SLACK_S:
             return True
         if moment < start:
@@ -203,6 +212,8 @@ def measure(
     except OSError as error:
         reason = f"cannot read: {error.strerror or error}"
         return [Measurement("access_requests_per_second", None, labels, reason=reason)], []
+    if tally.malformed and not tally.read:
+        return _unreadable(path, tally, log_format), []
     span = f"the last {window // 60} min" if window % 60 == 0 else f"the last {window} s"
     files = " and ".join(Path(f).name for f in tally.files)
     measurements = [
@@ -262,3 +273,17 @@ def measure(
     if tally.malformed:
         notes.append(f"{path}: {tally.malformed:,} line(s) could not be read (--log-format?)")
     return measurements, notes
+
+
+def _unreadable(path: Path, tally: Tally, log_format: str) -> list[Measurement]:
+    """Not one line matched the format: a wrong --log-format or not a log at all, never an idle
+    server."""
+    labels = {"log": str(path)}
+    files = " or ".join([str(path), *(Path(f).name for f in tally.files[1:])])
+    name = FORMAT_NAMES.get(log_format, "the given pattern")
+    reason = f"no line of {files} could be read as {name}: check --log-format"
+    return [
+        Measurement("access_requests_per_second", None, labels, reason=reason),
+        Measurement("active_sessions", None, labels, reason=reason),
+        Measurement("access_malformed_lines", tally.malformed, labels),
+    ]

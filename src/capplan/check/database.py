@@ -127,6 +127,42 @@ def business_figures(
     return figures
 
 
+def shown_query(sql: str) -> str:
+    """A query as an error message shows it: on one line, quoted when it is empty."""
+    text = " ".join(sql.split())
+    return text or "''"
+
+
+def holds_a_statement(sql: str) -> bool:
+    """Whether the text holds more than spaces, semicolons, -- line comments and /* block
+    comments */ (one scan: a regular expression would backtrack for ever on `-- -- -- ...`)."""
+    position = 0
+    while position < len(sql):
+        if sql[position].isspace() or sql[position] == ";":
+            position += 1
+        elif sql.startswith("--", position):
+            end = sql.find("\n", position)
+            position = len(sql) if end < 0 else end + 1
+        elif sql.startswith("/*", position):
+            end = sql.find("*/", position + 2)
+            position = len(sql) if end < 0 else end + 2
+        else:
+            return True
+    return False
+
+
+def given_probe(probe: str) -> str:
+    """The probe, refused when it holds no statement to time (only spaces or comments)."""
+    if not holds_a_statement(probe):
+        raise InputError(
+            "db_probe",
+            shown_query(probe),
+            "refused: no query in it, only spaces or comments; give one query to time, such as "
+            "SELECT count(*) FROM products",
+        )
+    return probe
+
+
 def timed(run: Callable[[], object], times: int) -> float:
     """The 95th percentile of `times` runs, in milliseconds."""
     samples = []
@@ -229,7 +265,7 @@ def inspect(
             raise CapplanError(
                 f"thresholds business.{error.key}: {target.scrub(str(error))}"
             ) from None
-        raise InputError("db_probe", probe, target.scrub(str(error))) from None
+        raise InputError("db_probe", shown_query(probe or ""), target.scrub(str(error))) from None
     report.measurements.append(Measurement("db_size_gb", snapshot.size_bytes / BYTES_PER_GB, label))
     report.measurements += _table_measurements(snapshot, label, report.notes)
     if snapshot.connections is not None:

@@ -3,17 +3,22 @@
 The file is opened through a `mode=ro` URI, so a missing file is never created. A database in
 WAL mode with no `-wal` file (nobody is writing it) is opened `immutable=1`, because a read-only
 connection would otherwise create `-wal` and `-shm` files beside it, and fail in a directory the
-checking user cannot write. User queries run under an authorizer that lets them only read.
+checking user cannot write. User queries run under an authorizer that lets them only read. Every
+statement that can take long (a user's query, a row count) is interrupted past the statement
+timeout that PostgreSQL gets too.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from capplan.check import database
 from capplan.check.database import (
     CONNECT_TIMEOUT_S,
     Refused,
@@ -38,6 +43,81 @@ READING = {
 }
 
 
+class TimedOut(sqlite3.OperationalError):
+    """A statement interrupted because it ran past the statement timeout; safe to show."""
+
+
+class Deadline:
+    """PostgreSQL's statement_timeout for a SQLite connection: a statement still running
+    `seconds` after it started is interrupted.
+
+    A watcher thread calls Connection.interrupt(), which SQLite also honours inside a count(*)
+    walking a huge table: a progress handler is never called there, count(*) being one step of
+    its virtual machine. The watcher is woken only when it has nothing to watch, so that timing a
+    quick query many times does not time the watcher too.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, seconds: float) -> None:
+        self.seconds = seconds
+        self._connection = connection
+        self._changed = threading.Condition()
+        self._until: float | None = None  # when the running statement is interrupted
+        self._expired = False
+        self._idle = False  # the watcher waits for a statement to start
+        self._closed = False
+        self._watcher = threading.Thread(target=self._watch, name="capplan-sqlite-timeout")
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if self._until is None:
+                    self._idle = True
+                    self._changed.wait()
+                    self._idle = False
+                elif (left := self._until - time.monotonic()) > 0:
+                    self._changed.wait(left)
+                else:
+                    self._connection.interrupt()
+                    self._expired, self._until = True, None
+
+    @contextmanager
+    def statement(self) -> Iterator[None]:
+        """Bound the statement run inside; past the timeout it raises TimedOut."""
+        with self._changed:
+            self._until, self._expired = time.monotonic() + self.seconds, False
+            if self._idle:  # else it wakes at the previous deadline and sees this one
+                self._changed.notify()
+        try:
+            yield
+        except sqlite3.OperationalError:
+            if self._expired:
+                raise TimedOut(
+                    f"took longer than {self.seconds:g} s, the statement timeout, and was "
+                    "interrupted"
+                ) from None
+            raise
+        finally:
+            with self._changed:
+                self._until = None
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._watcher.join()
+
+
+@contextmanager
+def bounded(connection: sqlite3.Connection) -> Iterator[Deadline]:
+    """A Deadline for the connection's statements, its watcher stopped on the way out."""
+    deadline = Deadline(connection, database.STATEMENT_TIMEOUT_MS / 1000)
+    try:
+        yield deadline
+    finally:
+        deadline.close()
+
+
 def uri(path: Path) -> str:
     """How to open the file so that nothing is written or created."""
     query = "mode=ro"
@@ -54,8 +134,12 @@ def uri(path: Path) -> str:
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    if not path.is_file():
+    if path.is_dir():
+        raise Unavailable("a directory, not a SQLite file")
+    if not path.exists():
         raise Unavailable("no such SQLite file")
+    if not path.is_file():
+        raise Unavailable("not a regular file, so not a SQLite file")
     try:
         connection = sqlite3.connect(uri(path), uri=True, timeout=CONNECT_TIMEOUT_S)
     except sqlite3.Error as error:
@@ -66,8 +150,11 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def run_readonly(connection: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:
-    """One statement that may only read; a write or a second statement is Refused."""
+def run_readonly(
+    connection: sqlite3.Connection, sql: str, deadline: Deadline
+) -> list[tuple[object, ...]]:
+    """One statement that may only read, within the deadline; a write or a second statement is
+    Refused, a statement past the timeout TimedOut."""
     denied: list[int] = []
 
     def authorize(action: int, *_: object) -> int:
@@ -78,7 +165,8 @@ def run_readonly(connection: sqlite3.Connection, sql: str) -> list[tuple[object,
 
     connection.set_authorizer(authorize)
     try:
-        return connection.execute(sql).fetchall()
+        with deadline.statement():
+            return connection.execute(sql).fetchall()
     except sqlite3.ProgrammingError as error:
         if "one statement" in str(error):
             raise Refused("refused: more than one statement; give exactly one query") from None
@@ -95,7 +183,8 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _tables(connection: sqlite3.Connection) -> list[Table]:
+def read_tables(connection: sqlite3.Connection, deadline: Deadline) -> list[Table]:
+    """Every table with its rows (each count within the deadline), columns and indexes."""
     names = [
         row[0]
         for row in connection.execute(
@@ -106,7 +195,11 @@ def _tables(connection: sqlite3.Connection) -> list[Table]:
     tables = []
     for name in names:
         quoted = _q(name)
-        rows = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
+        try:
+            with deadline.statement():
+                rows = connection.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0][0]
+        except TimedOut as error:
+            raise Unavailable(f"counting the rows of {name} {error}") from None
         info = connection.execute(f"PRAGMA table_info({quoted})").fetchall()
         indexes = [
             tuple(str(i[2]) for i in connection.execute(f"PRAGMA index_info({_q(index[1])})"))
@@ -124,22 +217,24 @@ def _tables(connection: sqlite3.Connection) -> list[Table]:
 def snapshot(
     target: Database, *, probe: str | None, requests: int, business: dict[str, str]
 ) -> Snapshot:
-    with connect(target.path) as connection:
+    with connect(target.path) as connection, bounded(connection) as deadline:
         try:
             page_count = connection.execute("PRAGMA page_count").fetchone()[0]
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-            tables = _tables(connection)
+            tables = read_tables(connection, deadline)
         except sqlite3.Error as error:
             raise Unavailable(f"cannot read: {error}") from None
         timing = Timing(None, reason=NO_STATISTICS)
         if probe is not None:
             try:
-                p95 = timed(lambda: run_readonly(connection, probe), requests)
+                p95 = timed(lambda: run_readonly(connection, probe, deadline), requests)
                 timing = Timing(p95, detail=f"--db-probe run {requests} times")
+            except TimedOut as error:
+                timing = Timing(None, reason=f"--db-probe {error}", failed=True)
             except sqlite3.Error as error:
                 timing = Timing(None, reason=f"--db-probe failed: {error}", failed=True)
         figures = business_figures(
-            lambda sql: run_readonly(connection, sql), business, sqlite3.Error, str
+            lambda sql: run_readonly(connection, sql, deadline), business, sqlite3.Error, str
         )
     size = page_count * page_size
     return Snapshot(size, "main", False, tuple(tables), None, timing, None, figures)

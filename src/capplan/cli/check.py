@@ -28,6 +28,17 @@ def _seconds(value: float) -> float:
     return value
 
 
+def _one_database(value: list[str] | None) -> list[str] | None:
+    """--db once: the missing indexes, the index usage and their Nagios and Prometheus figures
+    are those of one database per run."""
+    if value and len(value) > 1:
+        raise typer.BadParameter(
+            f"given {len(value)} times, but a check inspects one database: run one check "
+            "per database, each with its own --label"
+        )
+    return value
+
+
 @app.command(
     epilog="Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
     "3 also for bad arguments or configuration."
@@ -41,15 +52,18 @@ def check(
         float,
         typer.Option(
             "--interval",
+            metavar="SECONDS",
             min=0,
             callback=_seconds,
-            help="Seconds over which CPU use is averaged (0: since boot).",
+            help="Seconds over which CPU use is averaged and the disk I/O and network rates "
+            "are measured (0: averages since boot).",
         ),
     ] = 1.0,
     paths: Annotated[
         list[Path] | None,
         typer.Option(
             "--path",
+            metavar="PATH",
             help="A filesystem whose disk use to check (repeatable; default /).",
             show_default=False,
         ),
@@ -58,6 +72,7 @@ def check(
         Path | None,
         typer.Option(
             "--uploads",
+            metavar="DIR",
             help="The uploads directory: storage, image files, the fullest directory against "
             "the files-per-directory bands.",
             show_default=False,
@@ -67,6 +82,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--url",
+            metavar="URL",
             help="An HTTP endpoint to time: p50/p95/p99 and error rate (repeatable). A user "
             "and password in it (https://user:pw@host/) are sent as HTTP basic authentication "
             "and never shown.",
@@ -84,12 +100,16 @@ def check(
         ),
     ] = None,
     requests: Annotated[
-        int, typer.Option("--requests", min=1, help="Requests per --url (and --db-probe runs).")
+        int,
+        typer.Option(
+            "--requests", metavar="N", min=1, help="Requests per --url (and --db-probe runs)."
+        ),
     ] = 20,
     timeout: Annotated[
         float,
         typer.Option(
             "--timeout",
+            metavar="SECONDS",
             min=0.001,
             callback=_seconds,
             help="Seconds before a request fails; a timed-out request counts at this value in "
@@ -97,13 +117,15 @@ def check(
         ),
     ] = 5.0,
     db: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--db",
-            help="A database to inspect, read-only: a SQLite path (or sqlite:///path), a "
-            "postgresql:// URL or a libpq connection string ('host=... dbname=...'; PG* "
-            "variables fill in the rest). Table sizes, critical indexes, connections, query p95. "
-            "The password is never shown.",
+            metavar="DB",
+            callback=_one_database,
+            help="The database to inspect (one per run), read-only: a SQLite path (or "
+            "sqlite:///path), a postgresql:// URL or a libpq connection string ('host=... "
+            "dbname=...'; PG* variables fill in the rest). Table sizes, critical indexes, "
+            "connections, query p95. The password is never shown.",
             show_default=False,
         ),
     ] = None,
@@ -111,6 +133,7 @@ def check(
         str | None,
         typer.Option(
             "--schema",
+            metavar="SCHEMA",
             help="The PostgreSQL schema whose tables the critical indexes and products_total "
             "are read from (default: the first schema of the search_path).",
             show_default=False,
@@ -120,9 +143,11 @@ def check(
         str | None,
         typer.Option(
             "--db-probe",
+            metavar="SQL",
             help="One read-only SQL query to time --requests times for db_query_p95_ms (it wins "
             "over pg_stat_statements). It runs in a read-only transaction that is rolled back; "
-            "a query that would write, or more than one statement, is refused.",
+            "a query that would write, or more than one statement, is refused; a run that takes "
+            "longer than 10 s is interrupted (db_query_p95_ms UNKNOWN).",
             show_default=False,
         ),
     ] = None,
@@ -135,6 +160,7 @@ def check(
         list[str] | None,
         typer.Option(
             "--device",
+            metavar="DEVICE",
             help="A disk whose I/O to measure (repeatable; default every physical disk, no loop, "
             "ram or device-mapper devices).",
             show_default=False,
@@ -144,19 +170,22 @@ def check(
         list[str] | None,
         typer.Option(
             "--nic",
+            metavar="NIC",
             help="A network interface whose traffic to measure (repeatable; default every one "
             "but the loopback, bridges, tunnels and veth pairs).",
             show_default=False,
         ),
     ] = None,
-    access_log: Annotated[
-        Path | None,
+    access_logs: Annotated[
+        list[Path] | None,
         typer.Option(
             "--access-log",
+            metavar="FILE",
             help="The web server's access log (nginx or Apache combined format, with "
             "$request_time or %D at the end for latency): requests per second overall and per "
             "endpoint, per status, error rates, p50/p95/p99, active sessions over --window. Only "
-            "the end of the file is read; access.log.1 when the window reaches into it.",
+            "the end of the file is read; access.log.1 when the window reaches into it. "
+            "Repeatable: each log is measured on its own, labelled with its path.",
             show_default=False,
         ),
     ] = None,
@@ -164,16 +193,23 @@ def check(
         str,
         typer.Option(
             "--log-format",
+            metavar="FORMAT",
             help="auto (combined, with or without a request time), combined, nginx "
             "($request_time), apache (%D), or a regular expression with the named groups time, "
             "request (or path), status, and optionally client and seconds, ms or microseconds.",
         ),
     ] = "auto",
     window: Annotated[
-        str, typer.Option("--window", help="How much of the access log to read: 30s, 5m, 1h.")
+        str,
+        typer.Option(
+            "--window", metavar="DURATION", help="How much of the access log to read: 30s, 5m, 1h."
+        ),
     ] = "5m",
     top: Annotated[
-        int, typer.Option("--top", min=1, help="How many of the busiest endpoints to list.")
+        int,
+        typer.Option(
+            "--top", metavar="N", min=1, help="How many of the busiest endpoints to list."
+        ),
     ] = 10,
     labels: Annotated[
         list[str] | None,
@@ -201,12 +237,13 @@ def check(
     from capplan.output.check import check_report
 
     sent = tuple(targets.header(text) for text in headers or [])
-    log = None
-    if access_log is not None:
+    logs_read = []
+    if access_logs:
         from capplan.check import access_log as logs
 
         logs.pattern(log_format)  # a bad pattern is refused before anything is measured
-        log = checks.AccessLog(access_log, logs.window_seconds(window), top, log_format)
+        seconds = logs.window_seconds(window)
+        logs_read = [checks.AccessLog(path, seconds, top, log_format) for path in access_logs]
     result = checks.run(
         tiers=config.tiers,
         thresholds=config.thresholds,
@@ -216,13 +253,13 @@ def check(
         urls=[targets.http(url, sent) for url in urls or []],
         requests=requests,
         timeout=timeout,
-        db=None if db is None else targets.database(db),
+        db=targets.database(db[0]) if db else None,
         db_probe=db_probe,
         schema=schema,
         labels=checks.run_labels(labels or []),
         devices=devices or [],
         nics=nics or [],
-        access_log=log,
+        access_logs=logs_read,
     )
     if record:
         import datetime as dt

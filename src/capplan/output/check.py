@@ -52,17 +52,6 @@ def _value(m: Metric) -> str:
     return measured(m.value, m.unit)
 
 
-def _where(metrics: tuple[Metric, ...]) -> list[str]:
-    """Each metric's labels for a person: the database, one per run, on its first row only."""
-    shown = []
-    seen_db = False
-    for m in metrics:
-        labels = {k: v for k, v in m.labels.items() if k != "db" or not seen_db}
-        seen_db = seen_db or "db" in m.labels
-        shown.append(label_text(labels) or "-")
-    return shown
-
-
 def check_report(result: CheckResult) -> Report:
     metrics = Section(
         f"capplan check: {result.status}",
@@ -70,14 +59,14 @@ def check_report(result: CheckResult) -> Report:
         [
             (
                 m.name,
-                where,
+                label_text(m.labels) or "-",  # the labels JSON and the history give it
                 _value(m),
                 figure(m.warning) if m.warning is not None else "-",
                 figure(m.critical) if m.critical is not None else "-",
                 m.status,
                 "; ".join(part for part in (m.action, m.detail) if part) or "-",
             )
-            for m, where in zip(result.metrics, _where(result.metrics), strict=True)
+            for m in result.metrics
         ],
         statuses=[m.status for m in result.metrics],
         optional=("warning", "critical"),
