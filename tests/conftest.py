@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,13 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    """This moment, taken by each test that asks: what it writes (log lines, records) is placed
+    relative to the command it runs, however long the tests before it took."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from capplan.check.database import given_probe
 from capplan.errors import InputError
 
 from .conftest import ROOT, Run
-from .test_check_traffic import NOW, line
+from .test_check_traffic import line
 
 FAST = ("check", "--interval", "0", "--format", "json")
 # thresholds no host reaches, so that a test decides the status
@@ -231,9 +231,11 @@ def test_a_binary_file_as_access_log_is_unknown_naming_the_file_and_format(
     assert not any("no requests in" in note for note in report["notes"])
 
 
-def test_a_log_read_with_the_wrong_format_is_unknown(run: Run, tmp_path: Path) -> None:
+def test_a_log_read_with_the_wrong_format_is_unknown(
+    run: Run, tmp_path: Path, now: dt.datetime
+) -> None:
     log = tmp_path / "access.log"
-    log.write_text("".join(line(NOW - dt.timedelta(seconds=s)) for s in (30, 20)), "utf-8")
+    log.write_text("".join(line(now - dt.timedelta(seconds=s)) for s in (30, 20)), "utf-8")
     _, report, _ = report_of(run, "--access-log", log, "--log-format", "apache")
     assert access_metrics(report)["access_requests_per_second"] == (
         None,
@@ -245,10 +247,10 @@ def test_a_log_read_with_the_wrong_format_is_unknown(run: Run, tmp_path: Path) -
 
 
 def test_a_log_with_good_and_bad_lines_and_an_empty_log_keep_working(
-    run: Run, tmp_path: Path
+    run: Run, tmp_path: Path, now: dt.datetime
 ) -> None:
     mixed = tmp_path / "mixed.log"
-    mixed.write_text(line(NOW - dt.timedelta(seconds=9)) + "garbage\n" * 5, "utf-8")
+    mixed.write_text(line(now - dt.timedelta(seconds=9)) + "garbage\n" * 5, "utf-8")
     _, report, _ = report_of(run, "--access-log", mixed)
     assert access_metrics(report) == {
         "access_requests_per_second": (approx(1 / 300), "OK", ""),
@@ -256,7 +258,7 @@ def test_a_log_with_good_and_bad_lines_and_an_empty_log_keep_working(
         "access_malformed_lines": (5, "OK", ""),
     }
     old = tmp_path / "old.log"  # read, but older than the window: an idle server
-    old.write_text(line(NOW - dt.timedelta(hours=2)) + "garbage\n", "utf-8")
+    old.write_text(line(now - dt.timedelta(hours=2)) + "garbage\n", "utf-8")
     empty = tmp_path / "empty.log"
     empty.write_text("", "utf-8")
     for log in (old, empty):
@@ -304,10 +306,12 @@ def test_a_repeated_db_is_refused_in_one_line_without_its_secrets(run: Run, tmp_
     assert "Pw-secret" not in result.stdout + result.stderr
 
 
-def test_each_access_log_is_measured_and_one_given_twice_once(run: Run, tmp_path: Path) -> None:
+def test_each_access_log_is_measured_and_one_given_twice_once(
+    run: Run, tmp_path: Path, now: dt.datetime
+) -> None:
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    log_a.write_text("".join(line(NOW - dt.timedelta(seconds=s), "/a") for s in (9, 8)), "utf-8")
-    log_b.write_text(line(NOW - dt.timedelta(seconds=7), "/b", status=503), "utf-8")
+    log_a.write_text("".join(line(now - dt.timedelta(seconds=s), "/a") for s in (9, 8)), "utf-8")
+    log_b.write_text(line(now - dt.timedelta(seconds=7), "/b", status=503), "utf-8")
     _, report, _ = report_of(
         run, "--access-log", log_a, "--access-log", log_b, "--access-log", log_a
     )

@@ -286,20 +286,17 @@ def line(moment: dt.datetime, path: str = "/health", status: int = 200, ms: int 
     )
 
 
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
 def test_a_rotated_log_is_followed_when_the_window_reaches_into_it(
-    run: Run, tmp_path: Path
+    run: Run, tmp_path: Path, now: dt.datetime
 ) -> None:
     log = tmp_path / "access.log"
     (tmp_path / "access.log.1").write_text(
-        line(NOW - dt.timedelta(minutes=30), "/old")
-        + "".join(line(NOW - dt.timedelta(minutes=4, seconds=s), "/rotated") for s in (9, 8, 7)),
+        line(now - dt.timedelta(minutes=30), "/old")
+        + "".join(line(now - dt.timedelta(minutes=4, seconds=s), "/rotated") for s in (9, 8, 7)),
         encoding="utf-8",
     )
     log.write_text(
-        "".join(line(NOW - dt.timedelta(minutes=1, seconds=s), "/current") for s in (3, 2)),
+        "".join(line(now - dt.timedelta(minutes=1, seconds=s), "/current") for s in (3, 2)),
         encoding="utf-8",
     )
     wide = report(run, "--access-log", log, "--window", "5m")
@@ -311,9 +308,9 @@ def test_a_rotated_log_is_followed_when_the_window_reaches_into_it(
     assert values(narrow, "access_endpoint_requests", "endpoint") == {"GET /current": 2}
 
 
-def test_garbage_lines_are_counted_never_fatal(run: Run, tmp_path: Path) -> None:
+def test_garbage_lines_are_counted_never_fatal(run: Run, tmp_path: Path, now: dt.datetime) -> None:
     log = tmp_path / "access.log"
-    recent = [line(NOW - dt.timedelta(seconds=s), "/ok") for s in (50, 40, 30)]
+    recent = [line(now - dt.timedelta(seconds=s), "/ok") for s in (50, 40, 30)]
     log.write_text(
         recent[0] + "\x00\x01 binary noise\n" + recent[1] + "not a log line at all\n" + recent[2]
         + '1.2.3.4 - - [99/Foo/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 2 "-" "-"\n',
@@ -325,23 +322,27 @@ def test_garbage_lines_are_counted_never_fatal(run: Run, tmp_path: Path) -> None
     assert any("3 line(s) could not be read" in note for note in data["notes"])
 
 
-def test_only_the_end_of_the_file_that_the_window_needs_is_read(run: Run, tmp_path: Path) -> None:
+def test_only_the_end_of_the_file_that_the_window_needs_is_read(
+    run: Run, tmp_path: Path, now: dt.datetime
+) -> None:
     """Garbage at the start of a long log is never reached: the reading stops at the first line
     older than the window."""
     log = tmp_path / "access.log"
-    old = line(NOW - dt.timedelta(days=1), "/yesterday")
+    old = line(now - dt.timedelta(days=1), "/yesterday")
     with log.open("w", encoding="utf-8") as stream:
         stream.write("garbage that a full read would count\n" * 3)
         stream.write(old * 20_000)
-        stream.writelines(line(NOW - dt.timedelta(seconds=s), "/now") for s in (9, 8))
+        stream.writelines(line(now - dt.timedelta(seconds=s), "/now") for s in (9, 8))
     data = report(run, "--access-log", log)
     assert values(data, "access_endpoint_requests", "endpoint") == {"GET /now": 2}
     assert values(data, "access_malformed_lines", "log") == {str(log): 0}
 
 
-def test_apache_microseconds_and_a_custom_pattern(run: Run, tmp_path: Path) -> None:
+def test_apache_microseconds_and_a_custom_pattern(
+    run: Run, tmp_path: Path, now: dt.datetime
+) -> None:
     log = tmp_path / "apache.log"
-    moment = clf(NOW - dt.timedelta(seconds=10))
+    moment = clf(now - dt.timedelta(seconds=10))
     log.write_text(
         f'10.0.0.1 - - [{moment}] "POST /api/orders HTTP/1.1" 201 2 "-" "x" 250000\n',
         encoding="utf-8",

@@ -93,6 +93,7 @@ CONFIG_OPTIONS = (
             Path | None,
             typer.Option(
                 "--tiers",
+                metavar="FILE",
                 help="tiers.yaml to use (else $CAPPLAN_TIERS, ./tiers.yaml, the packaged default).",
                 show_default=False,
             ),
@@ -104,6 +105,7 @@ CONFIG_OPTIONS = (
             Path | None,
             typer.Option(
                 "--thresholds",
+                metavar="FILE",
                 help="thresholds.yaml to use (else $CAPPLAN_THRESHOLDS, ./thresholds.yaml, "
                 "the packaged default).",
                 show_default=False,
@@ -204,6 +206,7 @@ def output_options(*formats: Format) -> Callable[[F], F]:
                 typer.Option(
                     "--output",
                     "-o",
+                    metavar="FILE",
                     help=f"Write the {written} output to this file atomically (a temporary "
                     "file, then a rename) instead of printing it.",
                     show_default=False,
@@ -220,6 +223,7 @@ HistoryOption = Annotated[
     Path | None,
     typer.Option(
         "--history",
+        metavar="FILE",
         help="The history database (else $CAPPLAN_HISTORY, else "
         "~/.local/share/capplan/history.db).",
         show_default=False,
@@ -228,7 +232,10 @@ HistoryOption = Annotated[
 MetricOption = Annotated[
     str | None,
     typer.Option(
-        "--metric", help="Only this metric (cpu_percent, disk_percent, ...).", show_default=False
+        "--metric",
+        metavar="NAME",
+        help="Only this metric (cpu_percent, disk_percent, ...).",
+        show_default=False,
     ),
 ]
 StaleOption = Annotated[
@@ -245,6 +252,7 @@ SinceOption = Annotated[
     str | None,
     typer.Option(
         "--since",
+        metavar="WHEN",
         help="Only records from then on: 2026-11-01, or an age: 30d, 6w, 3m.",
         show_default=False,
     ),
