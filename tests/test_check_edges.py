@@ -290,7 +290,7 @@ def test_a_database_path_that_is_no_file_says_what_it_is(
     assert list(tmp_path.iterdir()) == []  # nothing created
 
 
-# --- 5. --db given twice is refused; each --access-log is measured --------------------------
+# --- 5. --db twice, or an option without its own, is refused; each --access-log is measured
 
 
 def test_a_repeated_db_is_refused_in_one_line_without_its_secrets(run: Run, tmp_path: Path) -> None:
@@ -304,6 +304,26 @@ def test_a_repeated_db_is_refused_in_one_line_without_its_secrets(run: Run, tmp_
     assert (result.exit_code, result.stdout) == (3, f"CAPPLAN UNKNOWN - {reason}\n")
     assert result.stderr == f"capplan check: error: {reason}\n"
     assert "Pw-secret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "needed"),
+    [
+        (("--header", "Authorization: Bearer tok-secret"), "--url"),
+        (("--schema", "shop"), "--db"),
+        (("--db-probe", "SELECT 1"), "--db"),
+        (("--window", "1h"), "--access-log"),
+        (("--log-format", "nginx"), "--access-log"),
+        (("--top", "10"), "--access-log"),  # given, even at its default value
+    ],
+)
+def test_an_option_given_without_the_one_it_belongs_to_is_refused(
+    run: Run, given: tuple[str, str], needed: str
+) -> None:
+    result = run("check", "--interval", "0", "--format", "nagios", *given)
+    reason = f"Invalid value for {given[0]}: it needs {needed} (see 'capplan check --help')"
+    assert (result.exit_code, result.stdout) == (3, f"CAPPLAN UNKNOWN - {reason}\n")
+    assert "tok-secret" not in result.stdout + result.stderr
 
 
 def test_each_access_log_is_measured_and_one_given_twice_once(

@@ -39,6 +39,25 @@ def _one_database(value: list[str] | None) -> list[str] | None:
     return value
 
 
+# Options that only mean something beside another one: given alone they would be ignored, and
+# the operator would believe a token was sent or a schema was read.
+NEEDS = {
+    "headers": ("--header", "urls", "--url"),
+    "schema": ("--schema", "db", "--db"),
+    "db_probe": ("--db-probe", "db", "--db"),
+    "log_format": ("--log-format", "access_logs", "--access-log"),
+    "window": ("--window", "access_logs", "--access-log"),
+    "top": ("--top", "access_logs", "--access-log"),
+}
+
+
+def _refuse_alone(context: typer.Context, values: dict[str, Any]) -> None:
+    for name, (option, parent, parent_option) in NEEDS.items():
+        source = context.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT" and not values[parent]:
+            raise typer.BadParameter(f"it needs {parent_option}", param_hint=option)
+
+
 @app.command(
     epilog="Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
     "3 also for bad arguments or configuration."
@@ -46,6 +65,7 @@ def _one_database(value: list[str] | None) -> list[str] | None:
 @config_options
 @output_options(*GENERAL, Format.nagios, Format.prometheus)
 def check(
+    context: typer.Context,
     config: Config,
     out: Output,
     interval: Annotated[
@@ -236,6 +256,7 @@ def check(
     from capplan.check import targets
     from capplan.output.check import check_report
 
+    _refuse_alone(context, locals())
     sent = tuple(targets.header(text) for text in headers or [])
     logs_read = []
     if access_logs:
