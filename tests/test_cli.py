@@ -124,6 +124,44 @@ def test_size_csv_and_markdown(run: Run) -> None:
     assert "| image_storage_gb | 1,500 | GB |" in markdown
 
 
+def csv_blocks(text: str) -> dict[str, list[dict[str, str]]]:
+    """Each CSV block's rows by their section title."""
+    blocks: dict[str, list[dict[str, str]]] = {}
+    for block in text.strip().split("\n\n"):
+        for row in csv.DictReader(io.StringIO(block)):
+            blocks.setdefault(row.pop("section"), []).append(row)
+    return blocks
+
+
+def test_csv_gives_amounts_percentages_and_sizes_as_numbers(run: Run) -> None:
+    mix = ("--mix", str(EXAMPLES / "mix.yaml"))
+    plan = json.loads(run("project", *mix, "--format", "json").stdout)
+    blocks = csv_blocks(run("project", *mix, "--format", "csv").stdout)
+    costs = {row["item"]: row["amount"] for row in blocks["Monthly costs"]}
+    assert float(costs["Revenue"]) == plan["costs"]["revenue_eur"]
+    assert float(costs["Gross margin"]) == pytest.approx(plan["costs"]["gross_margin_pct"])
+    bandwidth = next(rows for title, rows in blocks.items() if title.startswith("Bandwidth"))
+    assert [(r["provider"], r["currency"], r["cost/month"]) for r in bandwidth] == [
+        (b["provider"], b["currency"], str(b["cost"])) for b in plan["costs"]["bandwidth"]
+    ]
+    # the table still reads as money
+    assert "EUR 96,500" in run("project", *mix).stdout
+
+    tiers = csv_blocks(run("tiers", "--format", "csv").stdout)
+    assert [(r["id"], r["price"], r["products"]) for r in tiers["Pricing tiers (per client)"]][
+        -1
+    ] == ("enterprise", "399", "unlimited")
+
+    check = run("check", "--interval", "0", "--format", "csv")
+    measured = json.loads(run("check", "--interval", "0", "--format", "json").stdout)
+    rows = next(iter(csv_blocks(check.stdout).values()))
+    memory = next(r for r in rows if r["metric"] == "memory_percent")
+    assert 0 < float(memory["value"]) < 100 and memory["value"] != "-"
+    assert [r["metric"] for r in rows] == [m["name"] for m in measured["metrics"]]
+    disk_io = next(r for r in rows if r["warning"] == "")  # no threshold: an empty cell
+    assert float(disk_io["value"]) >= 0
+
+
 def test_tiers_shows_every_table(run: Run) -> None:
     result = run("tiers")
     assert result.exit_code == 0

@@ -10,7 +10,7 @@ from capplan.check import CheckResult
 from capplan.metrics import Metric, Status, label_text
 from capplan.output.formats import Format
 from capplan.output.numbers import figure, measured, perf, size
-from capplan.output.report import Report, Section, data, renders
+from capplan.output.report import Report, Section, Shown, data, renders
 
 UNUSED = "drop it or check the query plans"
 SEQUENTIAL = "check the query plans for a missing index"
@@ -43,13 +43,13 @@ def check_data(result: CheckResult) -> dict[str, Any]:
     }
 
 
-def _value(m: Metric) -> str:
+def _value(m: Metric) -> Shown:
     """A rate reads as one: 163.4 KB/s, 11 /s."""
     if m.value is not None and m.unit == "B/s":
-        return f"{size(round(m.value))}/s"
+        return Shown(m.value, f"{size(round(m.value))}/s")
     if m.value is not None and m.unit == "/s":
-        return f"{figure(m.value)} /s"
-    return measured(m.value, m.unit)
+        return Shown(m.value, f"{figure(m.value)} /s")
+    return Shown(m.value, measured(m.value, m.unit))
 
 
 def check_report(result: CheckResult) -> Report:
@@ -61,8 +61,8 @@ def check_report(result: CheckResult) -> Report:
                 m.name,
                 label_text(m.labels) or "-",  # the labels JSON and the history give it
                 _value(m),
-                figure(m.warning) if m.warning is not None else "-",
-                figure(m.critical) if m.critical is not None else "-",
+                m.warning,
+                m.critical,
                 m.status,
                 "; ".join(part for part in (m.action, m.detail) if part) or "-",
             )
@@ -86,7 +86,7 @@ def check_report(result: CheckResult) -> Report:
                 "Indexes never scanned since the statistics were reset",
                 ("index", "table", "size", "advice"),
                 [
-                    (i["name"], i["table"], size(i["size_bytes"]), UNUSED)
+                    (i["name"], i["table"], Shown(i["size_bytes"], size(i["size_bytes"])), UNUSED)
                     for i in result.unused_indexes
                 ],
             )

@@ -23,7 +23,7 @@ from capplan.output.charts import charts
 from capplan.output.formats import Format
 from capplan.output.numbers import figure, measured
 from capplan.output.project import projection_data, projection_report
-from capplan.output.report import Report, Section, renders, text
+from capplan.output.report import Report, Section, Shown, renders, text
 from capplan.output.trend import trend_data, trend_summary, when
 from capplan.trend import Forecast
 
@@ -157,7 +157,7 @@ class Table:
 
 def _numeric(cell: object) -> bool:
     """An amount or a count: right-aligned (EUR 3,010 and 11.16 USD included)."""
-    if isinstance(cell, (int, float)):
+    if isinstance(cell, (int, float, Shown)):
         return True
     words = str(cell).replace("EUR", "").replace("USD", "").replace("%", "").strip()
     return bool(words) and words.replace(",", "").replace(".", "").lstrip("-+").isdigit()

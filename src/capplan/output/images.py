@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from capplan.output.numbers import figure, pct, size
-from capplan.output.report import Cell, Report, Section, data, make_console
+from capplan.output.report import Cell, Report, Section, Shown, data, make_console
 
 if TYPE_CHECKING:  # `images convert` need not import the configuration's models (pydantic)
     from capplan.images.manifest import Merged
@@ -17,23 +16,23 @@ if TYPE_CHECKING:  # `images convert` need not import the configuration's models
 def convert_report(summary: Summary) -> Report:
     would = "would be " if summary.dry_run else ""
     rows: list[Sequence[Cell]] = [
-        (f"{would}converted", figure(summary.converted)),
-        ("skipped (already complete)", figure(summary.skipped)),
-        ("duplicates (stored once)", figure(summary.duplicates)),
-        ("would fail" if summary.dry_run else "failed", figure(summary.failed)),
-        ("ignored (not images by name, links)", figure(summary.ignored)),
+        (f"{would}converted", summary.converted),
+        ("skipped (already complete)", summary.skipped),
+        ("duplicates (stored once)", summary.duplicates),
+        ("would fail" if summary.dry_run else "failed", summary.failed),
+        ("ignored (not images by name, links)", summary.ignored),
     ]
     if not summary.dry_run:
         rows += [
-            ("bytes in (converted sources)", size(summary.bytes_in)),
-            ("bytes out (three variants)", size(summary.bytes_out)),
-            ("savings", pct(summary.savings_pct)),
+            ("bytes in (converted sources)", Shown.size(summary.bytes_in)),
+            ("bytes out (three variants)", Shown.size(summary.bytes_out)),
+            ("savings", Shown.pct(summary.savings_pct)),
         ]
     rows.append(
         ("time", f"{summary.elapsed_s:,.1f} s ({summary.images_per_s or 0.0:,.1f} images/s)")
     )
     if summary.leftovers_removed:
-        rows.append((f"temporary files {would}removed", figure(summary.leftovers_removed)))
+        rows.append((f"temporary files {would}removed", summary.leftovers_removed))
     sections = [
         Section(
             "images convert" + (" (dry run)" if summary.dry_run else ""),
@@ -69,10 +68,10 @@ def convert_report(summary: Summary) -> Report:
 
 def merge_report(merged: Merged) -> Report:
     rows: list[Sequence[Cell]] = [
-        ("shards", figure(merged.shards)),
-        ("lines", figure(merged.lines)),
-        *[(status, figure(count)) for status, count in merged.statuses.items()],
-        ("duplicates across shards", figure(merged.relabelled_duplicates)),
+        ("shards", merged.shards),
+        ("lines", merged.lines),
+        *[(status, count) for status, count in merged.statuses.items()],
+        ("duplicates across shards", merged.relabelled_duplicates),
     ]
     return Report(
         data=data(merged),
@@ -180,20 +179,20 @@ def stats_report(result: ImageStats) -> Report:
         f"Image tree {tree.root}",
         ("what", "files", "bytes"),
         [
-            ("all files", figure(tree.files), size(tree.bytes)),
-            ("image files", figure(tree.image_files), ""),
+            ("all files", tree.files, Shown.size(tree.bytes)),
+            ("image files", tree.image_files, ""),
             *[
-                (f"_{name} variant", figure(tree.variants[name]), size(tree.variant_bytes[name]))
+                (f"_{name} variant", tree.variants[name], Shown.size(tree.variant_bytes[name]))
                 for name in tree.variants
             ],
-            ("directories", figure(tree.directories), ""),
+            ("directories", tree.directories, ""),
         ],
     )
     fullest = Section(
         "Fullest directories (files per directory bands)",
         ("directory", "files", "band", "status", "action"),
         [
-            (f.path, figure(f.files), f.band.label, f.band.status, f.band.action or "-")
+            (f.path, f.files, f.band.label, f.band.status, f.band.action or "-")
             for f in result.fullest
         ],
         statuses=[f.band.status for f in result.fullest],

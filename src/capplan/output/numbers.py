@@ -35,9 +35,9 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} %"
 
 
-def limit(value: float | None) -> str:
-    """A plan's or tier's limit: None is unlimited."""
-    return "unlimited" if value is None else figure(value)
+def limit(value: float | None) -> float | str:
+    """A plan's or tier's limit as a table cell: the number, or unlimited for None."""
+    return "unlimited" if value is None else value
 
 
 def size(count: int) -> str:

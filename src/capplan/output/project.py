@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from capplan.metrics import Status
-from capplan.output.numbers import eur, figure, pct
-from capplan.output.report import Cell, Report, Section, data
+from capplan.output.numbers import figure
+from capplan.output.report import Cell, Report, Section, Shown, data
 from capplan.output.size import cost_increase, cost_range, totals_section
 from capplan.projection import Projection
 from capplan.sizing import Recommendation
@@ -177,18 +177,21 @@ def _costs_section(p: Projection) -> Section:
         else f"typical; from {c.infra_min_eur:,.0f}"
     )
     rows: list[Sequence[Cell]] = [
-        ("Revenue", eur(c.revenue_eur), "sum of clients x price"),
-        (f"Infrastructure ({p.recommendation.tier.name})", eur(c.infra_eur), infra_range),
-        ("Support", eur(c.support_eur), "assumptions.support_eur_per_month"),
-        ("Development", eur(c.development_eur), "assumptions.development_eur_per_month"),
+        ("Revenue", Shown.eur(c.revenue_eur), "sum of clients x price"),
+        (f"Infrastructure ({p.recommendation.tier.name})", Shown.eur(c.infra_eur), infra_range),
+        ("Support", Shown.eur(c.support_eur), "assumptions.support_eur_per_month"),
+        ("Development", Shown.eur(c.development_eur), "assumptions.development_eur_per_month"),
         (
             "Gross margin",
-            pct(c.gross_margin_pct),
+            Shown.pct(c.gross_margin_pct),
             f"({c.revenue_eur:,.0f} - {c.spend_eur:,.0f}) / {c.revenue_eur:,.0f}",
         ),
         (
             "Infrastructure per client",
-            "-" if c.cost_per_client_eur is None else f"EUR {c.cost_per_client_eur:,.2f}",
+            Shown(
+                c.cost_per_client_eur,
+                "-" if c.cost_per_client_eur is None else f"EUR {c.cost_per_client_eur:,.2f}",
+            ),
             "",
         ),
     ]
@@ -295,8 +298,8 @@ def projection_report(p: Projection) -> Report:
     )
     bandwidth = Section(
         f"Bandwidth: {p.totals.egress_tb_per_month:,.2f} TB egress a month",
-        ("provider", "cost/month"),
-        [(b.provider, f"{b.currency} {b.cost:,.2f}") for b in c.bandwidth],
+        ("provider", "currency", "cost/month"),
+        [(b.provider, b.currency, Shown(b.cost, f"{b.cost:,.2f}")) for b in c.bandwidth],
     )
     sections = [
         mix,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from capplan.errors import CapplanError, InputError
 from capplan.metrics import Status
+from capplan.output import numbers
 from capplan.output.formats import Format
 from capplan.output.numbers import figure, plain
 
@@ -32,7 +33,28 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
 
-Cell = str | int | float | None
+@dataclass(frozen=True)
+class Shown:
+    """A figure that a person reads with its unit (EUR 1,800, 93.4 %, 2.1 MB) and a spreadsheet
+    reads as the number (1800, 93.4, 2100000): the tables and markdown show `text`, CSV `value`."""
+
+    value: float | None
+    text: str
+
+    @classmethod
+    def eur(cls, value: float | None) -> Shown:
+        return cls(value, numbers.eur(value))
+
+    @classmethod
+    def pct(cls, value: float | None) -> Shown:
+        return cls(value, numbers.pct(value))
+
+    @classmethod
+    def size(cls, count: int) -> Shown:
+        return cls(count, numbers.size(count))
+
+
+Cell = str | int | float | Shown | None
 
 
 @dataclass
@@ -137,7 +159,8 @@ def to_json(report: Report) -> str:
 def to_csv(report: Report) -> str:
     """One block per section (its header row first), blocks separated by a blank line.
 
-    Numbers are written as numbers (1500, 27.2), not as the tables show them (1,500).
+    Numbers are written as numbers (1500, 27.2, 1800 for EUR 1,800), not as the tables show
+    them; a missing value is an empty cell.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -146,14 +169,22 @@ def to_csv(report: Report) -> str:
             buffer.write("\n")
         writer.writerow(["section", *section.columns])
         for row in section.rows:
-            writer.writerow([section.title, *("" if c is None else plain(c) for c in row)])
+            writer.writerow([section.title, *(_csv_cell(c) for c in row)])
     return buffer.getvalue()
+
+
+def _csv_cell(cell: Cell) -> Any:
+    if isinstance(cell, Shown):
+        cell = cell.value
+    return "" if cell is None else plain(cell)
 
 
 def text(cell: Cell) -> str:
     """A cell as a person reads it: numbers with thousands separators, nothing as -."""
     if cell is None:
         return "-"
+    if isinstance(cell, Shown):
+        return cell.text
     if isinstance(cell, (int, float)):
         return figure(cell)
     return cell
@@ -293,7 +324,7 @@ def to_table(report: Report) -> str:
         )
         for index in layout.shown:
             numeric = bool(cells) and all(
-                isinstance(row[index], (int, float))
+                isinstance(row[index], (int, float, Shown))
                 or _is_numeric(shown_row[index])
                 or shown_row[index] in ("", "-")
                 for row, shown_row in zip(section.rows, cells, strict=True)

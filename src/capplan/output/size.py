@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 from capplan.config import InfraTier, TiersConfig
 from capplan.formulas import Totals
-from capplan.output.numbers import eur, figure, limit
-from capplan.output.report import Cell, Report, Section, data
+from capplan.output.numbers import figure, limit
+from capplan.output.report import Cell, Report, Section, Shown, data
 
 UNITS: dict[str, str] = {
     "clients": "clients",
@@ -63,7 +63,7 @@ def tiers_report(tiers: TiersConfig) -> Report:
         [
             (
                 t.id,
-                eur(t.price_eur),
+                Shown.eur(t.price_eur),
                 limit(t.products),
                 limit(t.images_per_product),
                 limit(t.orders_per_month),
@@ -82,8 +82,8 @@ def tiers_report(tiers: TiersConfig) -> Report:
                 t.id,
                 limit(t.max_clients),
                 t.vcpu,
-                figure(t.ram_gb),
-                figure(t.storage_gb) + (" + CDN" if t.cdn else ""),
+                t.ram_gb,
+                Shown(t.storage_gb, figure(t.storage_gb) + (" + CDN" if t.cdn else "")),
                 t.database,
                 f"{cost_range(t)} ({t.monthly_cost_eur.typical:,.0f})",
             )
@@ -128,8 +128,8 @@ def tiers_report(tiers: TiersConfig) -> Report:
                 p.name,
                 p.currency,
                 limit(p.included_tb),
-                figure(p.included_price_per_tb),
-                figure(p.extra_price_per_tb),
+                p.included_price_per_tb,
+                p.extra_price_per_tb,
             )
             for p in tiers.bandwidth_providers
         ],
