@@ -353,6 +353,11 @@ def test_require_fit_exits_1_when_the_plan_does_not_fit(
             "tiers.essential.clients: expected low <= mid <= high, got 7, 1, 650",
         ),
         (
+            "growth: {low: 8%, mid: 5%, high: 10%}\ntiers:\n  essential: {clients: 5}\n",
+            1,
+            "growth: expected low <= mid <= high, got 8%, 5%, 10%",  # as written, not 0.08
+        ),
+        (
             "tiers:\n  essential:\n    clients:\n      low: 4\n      top: 650\n",
             5,
             "tiers.essential.clients.top: unknown key in a range; expected low, mid (optional)",

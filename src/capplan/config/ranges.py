@@ -72,10 +72,14 @@ def spread(value: object, scalar: TypeAdapter[Any], whole: bool = False) -> Spre
     mid = numbers.get("mid", (low + high) / 2)
     if whole:
         mid = float(round(mid))
+    given = {"mid": f"{mid:g}"} | {key: str(value[key]) for key in value}  # 8% as written
     if high < low:
-        raise PydanticCustomError("range", f"expected low <= high, got {low:g} and {high:g}")
+        raise PydanticCustomError(
+            "range", f"expected low <= high, got {given['low']} and {given['high']}"
+        )
     if not low <= mid <= high:
         raise PydanticCustomError(
-            "range", f"expected low <= mid <= high, got {low:g}, {mid:g}, {high:g}"
+            "range",
+            f"expected low <= mid <= high, got {given['low']}, {given['mid']}, {given['high']}",
         )
     return Spread(low, mid, high)
