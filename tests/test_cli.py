@@ -114,6 +114,15 @@ def test_size_defaults_images_per_product_from_the_assumptions(run: Run) -> None
     assert json.loads(result.stdout)["totals"]["image_files"] == 100 * 5 * 3
 
 
+def test_size_takes_an_average_of_images_per_product(run: Run) -> None:
+    """The seed's mix averages 7.5 images a product; a number that is none is refused."""
+    result = run("size", "--products", "100", "--images-per-product", "7.5", "--format", "json")
+    assert json.loads(result.stdout)["totals"]["image_files"] == 100 * 7.5 * 3
+    refused = run("size", "--products", "100", "--images-per-product", "nan")
+    assert refused.exit_code == 2
+    assert "Invalid value for '--images-per-product'" in refused.stderr
+
+
 def test_size_csv_and_markdown(run: Run) -> None:
     result = run("size", *SCALE, "--format", "csv")
     rows = list(csv.reader(io.StringIO(result.stdout)))

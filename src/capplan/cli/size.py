@@ -41,7 +41,7 @@ def size(
         ),
     ],
     images_per_product: Annotated[
-        int | None,
+        float | None,
         typer.Option(
             "--images-per-product",
             min=0,
