@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from capplan import atomic
+
 from . import images
 from .conftest import ROOT, Run
 
@@ -152,12 +154,38 @@ def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
     (src / "a.jpg").write_bytes(images.jpeg(images.photo(100, 100)))
     shard = tmp_path / "dest" / "products" / "00" / "11"
     shard.mkdir(parents=True)
-    (shard / ".0011abc_800.webp.x1y2.tmp").write_bytes(b"half written")
+    # a writer of this host that has gone: a real process that made its temporary file and died
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, tempfile; from pathlib import Path; from capplan import atomic; "
+            "tempfile.mkstemp(dir=sys.argv[1], suffix='.tmp', "
+            "prefix=atomic.temporary_prefix(Path('0011dead_800.webp')))",
+            str(shard),
+        ],
+        check=True,
+    )
+    hour_ago = time.time() - 3600
+    old = shard / ".0011abc_800.webp.x1y2.tmp"  # a writer it does not name, long gone
+    old.write_bytes(b"half written")
+    os.utime(old, (hour_ago, hour_ago))
+    elsewhere_old = shard / ".0011old_800.webp.@other-host@1.k9.tmp"
+    elsewhere_old.write_bytes(b"half written")
+    os.utime(elsewhere_old, (hour_ago, hour_ago))
+    # being written right now: by this process, by a shard on another host, by an unnamed writer
+    writing = [
+        shard / (atomic.temporary_prefix(shard / "0011live_800.webp") + "ab12.tmp"),
+        shard / ".0011now_800.webp.@other-host@1.z7.tmp",
+        shard / ".0011new_800.webp.q8.tmp",
+    ]
+    for path in writing:
+        path.write_bytes(b"half written")
     stale_manifest = tmp_path / ".m.jsonl.k1ll3d.tmp"
     stale_manifest.write_text('{"source": "half', encoding="utf-8")
     _, summary = convert(run, src, tmp_path / "dest", "--manifest", tmp_path / "m.jsonl")
-    assert summary["leftovers_removed"] == 1
-    assert not list((tmp_path / "dest").rglob("*.tmp"))
+    assert summary["leftovers_removed"] == 3
+    assert sorted((tmp_path / "dest").rglob("*.tmp")) == sorted(writing)
     assert not stale_manifest.exists() and (tmp_path / "m.jsonl").is_file()
 
 

@@ -170,14 +170,16 @@ def _ask(subject: str, location: Location, question: Callable[[RemoteStorage], A
 
 
 def remove_leftovers(dest: Location, dry_run: bool) -> int:
-    """Temporary files that a killed run left in a local tree (an object store has none)."""
+    """Temporary files that a killed run left in a local tree (an object store has none); those
+    that another run is writing now (a shard on a shared file system) stay."""
     products = Path(dest.root, "products")
     if not dest.is_local or not products.is_dir():
         return 0
     removed = 0
     for _, _, files in open_storage(Location(str(products), None, str(products))).walk():
         for entry in files:
-            if entry.regular and atomic.is_leftover(entry.relative.rpartition("/")[2]):
+            name = entry.relative.rpartition("/")[2]
+            if entry.regular and atomic.is_leftover(name) and atomic.is_abandoned(Path(entry.path)):
                 removed += 1
                 if not dry_run:
                     Path(entry.path).unlink(missing_ok=True)

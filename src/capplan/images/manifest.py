@@ -96,7 +96,7 @@ class Manifest:
                     stale.unlink(missing_ok=True)  # what a killed run left
             handle, temporary = tempfile.mkstemp(
                 dir=folder,
-                prefix=f".{Path(location.root).name}.",
+                prefix=atomic.temporary_prefix(Path(location.root)),
                 suffix=atomic.TEMP_SUFFIX,
             )
         except OSError as error:
@@ -225,7 +225,9 @@ def merge(inputs: list[str], destination: Path, options: Options = ()) -> Merged
     seen: set[bytes] = set()
     try:
         handle, name = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=atomic.TEMP_SUFFIX
+            dir=destination.parent,
+            prefix=atomic.temporary_prefix(destination),
+            suffix=atomic.TEMP_SUFFIX,
         )
     except OSError as error:
         raise InputError("manifest", destination, str(error.strerror or error)) from None
