@@ -353,6 +353,9 @@ def test_an_error_across_items_names_the_offending_item(
         ("infrastructure_tiers.medium.max_clients=90", "infrastructure_tiers[2].max_clients"),
         ("infrastructure_tiers.2.max_clients=90", "infrastructure_tiers[2].max_clients"),
         ("pricing_tiers.business.id=essential", "pricing_tiers[2].id"),
+        # the item that --set changed is the earlier one of the two compared
+        ("infrastructure_tiers.medium.max_clients=600", "infrastructure_tiers[3].max_clients"),
+        ("infrastructure_tiers.small.id=large", "infrastructure_tiers[3].id"),
         ("scaling_triggers.cpu_percent.warning=90", "scaling_triggers.cpu_percent"),
         ("assumptions.avg_image_kb=-1", "assumptions.avg_image_kb"),
         ("capacity.storage_gb.critical=true", "capacity.storage_gb.critical"),

@@ -142,24 +142,29 @@ class BandwidthProvider(Model):
     extra_price_per_tb: Amount
 
 
-def problem_at(path: tuple[str | int, ...], message: str) -> PydanticCustomError:
+def problem_at(
+    path: tuple[str | int, ...], message: str, also: tuple[str | int, ...] = ()
+) -> PydanticCustomError:
     """A problem that a validator of a whole list or table finds at one of its items: the error
-    names that item (and its line), not the list."""
+    names that item (and its line), not the list; `also` is the other item it was compared with
+    (a --set there is named instead)."""
     return PydanticCustomError(
-        "item", message.replace("{", "{{").replace("}", "}}"), {"path": path}
+        "item", message.replace("{", "{{").replace("}", "}}"), {"path": path, "also": also}
     )
 
 
 def _unique_ids(
     items: Sequence[PricingTier | InfraTier | BandwidthProvider], field: str, what: str
 ) -> None:
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for index, item in enumerate(items):
         if item.id in seen:
             raise problem_at(
-                (field, index, "id"), f"{what} id {item.id!r} appears twice; ids must be unique"
+                (field, index, "id"),
+                f"{what} id {item.id!r} appears twice; ids must be unique",
+                also=(field, seen[item.id], "id"),
             )
-        seen.add(item.id)
+        seen[item.id] = index
 
 
 class TiersConfig(Model):
@@ -173,7 +178,7 @@ class TiersConfig(Model):
         _unique_ids(self.pricing_tiers, "pricing_tiers", "pricing tier")
         _unique_ids(self.infrastructure_tiers, "infrastructure_tiers", "infrastructure tier")
         _unique_ids(self.bandwidth_providers, "bandwidth_providers", "bandwidth provider")
-        previous = -1
+        previous, previous_index = -1, 0
         for index, tier in enumerate(self.infrastructure_tiers):
             last = index == len(self.infrastructure_tiers) - 1
             where = ("infrastructure_tiers", index, "max_clients")
@@ -188,8 +193,10 @@ class TiersConfig(Model):
                     where,
                     f"infrastructure tier {tier.id!r}: max_clients {tier.max_clients} is not above "
                     f"the previous tier's {previous}; tiers must be ordered by max_clients",
+                    also=("infrastructure_tiers", previous_index, "max_clients"),
                 )
-            previous = tier.max_clients if tier.max_clients is not None else previous
+            if tier.max_clients is not None:
+                previous, previous_index = tier.max_clients, index
         return self
 
     def pricing_tier(self, tier_id: str) -> PricingTier:

@@ -104,8 +104,11 @@ def validate(
             errors.errors(), key=lambda e: e["type"] not in ("extra_forbidden", "unknown_key")
         )[0]
         loc = tuple(first["loc"])
-        if "path" in first.get("ctx", {}):  # a validator of a whole list names the item it means
-            loc += tuple(first["ctx"]["path"])
+        context = first.get("ctx", {})
+        # a validator of a whole list names the item it means, and the one it was compared with
+        related = [loc + tuple(context["also"])] if context.get("also") else []
+        if "path" in context:
+            loc += tuple(context["path"])
         key = _key_path(loc) or None
         problem = _describe(first, model)
         more = errors.error_count() - 1
@@ -114,7 +117,11 @@ def validate(
         for set_loc, assignment in overridden.items():
             # the value that failed came from --set, or the item that holds it failed a check
             # across its fields (warning below critical)
-            if loc[: len(set_loc)] == set_loc or (loc and set_loc[: len(loc)] == loc):
+            if (
+                loc[: len(set_loc)] == set_loc
+                or (loc and set_loc[: len(loc)] == loc)
+                or any(other[: len(set_loc)] == set_loc for other in related)
+            ):
                 raise ConfigError(f"--set {assignment}", problem, key=key) from None
         if document.data is None or not isinstance(document.data, dict):
             raise ConfigError(document.source, "expected a YAML mapping of keys") from None
