@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from capplan import config
 from capplan.config import Mix
-from capplan.projection import project
+from capplan.formulas import COUNT_TOTALS
+from capplan.projection import profiles, project
 from capplan.sizing import recommend
+from capplan.timeline import month_by_month
 
 from .conftest import EXAMPLES, Run
 
@@ -521,3 +523,54 @@ def test_growth_that_reaches_the_ceiling_says_so(growth: str, month: int) -> Non
         months=60,
     )
     assert not any("ceiling" in w for w in calm.warnings)
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        # each figure within the ceiling of any count, their product past 2**53
+        (("project", "--mix", "{mix}"), "products in total pass {exact}: check the mix's figures"),
+        (
+            ("size", "--products", "1", "--clients", "999999", "--api-requests-per-day", "9" * 10),
+            "api requests per month in total pass {exact}: check the figures given",
+        ),
+    ],
+)
+def test_totals_past_2_to_the_53_are_refused_not_printed_with_noise(
+    run: Run, write: Write, command: tuple[str, ...], problem: str
+) -> None:
+    mix = write(
+        "odd.yaml",
+        "tiers:\n  enterprise: {clients: 999999, products: 9999999999, orders_per_month: 1, "
+        "api_requests_per_day: 1}\n",
+    )
+    result = run(*(part.format(mix=mix) for part in command))
+    assert (result.exit_code, result.stdout) == (2, "")
+    exact = "9,007,199,254,740,992 (2**53, the most capplan counts to the unit)"
+    assert result.stderr == f"capplan {command[0]}: error: {problem.format(exact=exact)}\n"
+
+
+def test_a_timeline_whose_totals_pass_2_to_the_53_says_from_which_month() -> None:
+    mix = Mix.model_validate(
+        {
+            "growth": "60%",
+            "tiers": {
+                "enterprise": {
+                    "clients": 100,
+                    "products": 999_999_999,
+                    "orders_per_month": 10,
+                    "api_requests_per_day": 10,
+                }
+            },
+        }
+    )
+    p = project(mix, TIERS, THRESHOLDS, months=60)
+    states = month_by_month(profiles(mix, TIERS, None), TIERS, THRESHOLDS.disk_threshold_pct, 60)
+    passed = [max(getattr(s.totals, name) for name in COUNT_TOTALS) > 2**53 for s in states]
+    first = passed.index(True)
+    assert 0 < first < 60 and all(passed[first:])
+    assert any(w.startswith(f"from month {first} a total passes") for w in p.warnings)
+    assert [w for w in p.warnings if w.startswith("from month")] == sorted(
+        (w for w in p.warnings if w.startswith("from month")),
+        key=lambda w: int(w.split()[2]),
+    )

@@ -19,6 +19,18 @@ DAYS_PER_MONTH = 30
 # The largest count capplan takes (clients, products, orders...): far above any real platform,
 # and far below 2**53, where a float stops holding every whole number.
 MAX_COUNT = 10**12
+# Totals multiply counts (clients x products x images...): past 2**53 a float no longer holds
+# every whole number, and a total's last digits would be noise.
+EXACT_COUNT = 2**53
+COUNT_TOTALS = (
+    "clients",
+    "products",
+    "translations",
+    "image_files",
+    "orders_per_month",
+    "order_items_per_month",
+    "api_requests_per_month",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +202,21 @@ def explain(demand: Demand, result: Totals, a: Assumptions) -> dict[str, str]:
             f"+ static {static_egress_tb(a):,.2f}"
         ),
     }
+
+
+def beyond_exact(t: Totals) -> str | None:
+    """The first count of `t` past EXACT_COUNT, if any."""
+    return next((name for name in COUNT_TOTALS if getattr(t, name) > EXACT_COUNT), None)
+
+
+def require_exact(t: Totals, inputs: str) -> None:
+    """Refuse totals whose counts pass EXACT_COUNT: no platform has them, and their digits would
+    be wrong."""
+    name = beyond_exact(t)
+    if name is not None:
+        from capplan.errors import CapplanError
+
+        raise CapplanError(
+            f"{name.replace('_', ' ')} in total pass {EXACT_COUNT:,} (2**53, the most capplan "
+            f"counts to the unit): check {inputs}"
+        )

@@ -235,6 +235,7 @@ def project(
     a = tiers.assumptions
     demand = combined_demand([(p, p.clients) for p in rows])
     result = formulas.totals(demand, a)
+    formulas.require_exact(result, "the mix's figures")
     recommendation = recommend(
         tiers.infrastructure_tiers, result.clients, result.disk_gb, thresholds, infra_tier
     )
@@ -253,12 +254,15 @@ def project(
     if months is None:
         return projection
     states = month_by_month(rows, tiers, thresholds.disk_threshold_pct, months)
+    beyond = "the growth rate or the horizon is beyond any real platform"
     capped = next((state.month.month for state in states if state.capped), None)
-    if capped is not None:
-        warnings.append(
-            f"from month {capped} a plan's clients reach capplan's ceiling of {MAX_COUNT:,} and "
-            "stop growing there: the growth rate or the horizon is beyond any real platform"
-        )
+    inexact = next((s.month.month for s in states if formulas.beyond_exact(s.totals)), None)
+    limits = [
+        (capped, f"a plan's clients reach capplan's ceiling of {MAX_COUNT:,} and stop growing"),
+        (inexact, f"a total passes {formulas.EXACT_COUNT:,} (2**53): its last digits are noise"),
+    ]
+    found = sorted((month, what) for month, what in limits if month is not None)
+    warnings += [f"from month {month} {what}: {beyond}" for month, what in found]
     return dataclasses.replace(
         projection,
         warnings=tuple(warnings),

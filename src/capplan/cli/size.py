@@ -95,4 +95,5 @@ def size(
         api_requests_per_client_per_day=api_requests_per_day,
     )
     result = formulas.totals(demand, a)
+    formulas.require_exact(result, "the figures given")
     out.emit(size_report(result, formulas.explain(demand, result, a)))
