@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,10 +21,17 @@ from capplan.output.formats import GENERAL, Format
 MOST_SECONDS = 3600
 
 
-def _seconds(value: float) -> float:
-    if not math.isfinite(value) or value > MOST_SECONDS:
-        raise typer.BadParameter(f"expected a number of seconds from 0 to {MOST_SECONDS}")
-    return value
+def _seconds(least: float) -> Callable[[float], float]:
+    """A check of a number of seconds: from `least` to MOST_SECONDS (nan and inf are not)."""
+
+    def check(value: float) -> float:
+        if not least <= value <= MOST_SECONDS:
+            raise typer.BadParameter(
+                f"expected a number of seconds from {least:g} to {MOST_SECONDS}"
+            )
+        return value
+
+    return check
 
 
 def _one_database(value: list[str] | None) -> list[str] | None:
@@ -73,8 +79,7 @@ def check(
         typer.Option(
             "--interval",
             metavar="SECONDS",
-            min=0,
-            callback=_seconds,
+            callback=_seconds(0),
             help="Seconds over which CPU use is averaged and the disk I/O and network rates "
             "are measured (0: averages since boot).",
         ),
@@ -130,8 +135,7 @@ def check(
         typer.Option(
             "--timeout",
             metavar="SECONDS",
-            min=0.001,
-            callback=_seconds,
+            callback=_seconds(0.001),
             help="Seconds before a request fails; a timed-out request counts at this value in "
             "the latency percentiles.",
         ),
