@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,14 @@ def all_commands() -> list[list[str]]:
 
     walk(group, [])
     return paths
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=" ".join)
+def test_every_option_shows_a_placeholder_a_person_reads(run: Run, path: list[str]) -> None:
+    """FILE, N, DURATION, TIER, not Typer's type names (<str>, <int range>, <path>)."""
+    text = run(*path, "--help").stdout
+    options = text.split("Options:", 1)[-1]
+    assert not re.findall(r"^\s+(?:-\w, )?--[a-z-]+ <(?:str|int|float|path)[^>]*>", options, re.M)
 
 
 def test_version(run: Run) -> None:

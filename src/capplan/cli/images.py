@@ -39,20 +39,30 @@ def images_convert(
             help="Where products/ab/cd/<sha256>_*.webp go: a path or s3://bucket/prefix.",
         ),
     ],
-    quality: Annotated[int, typer.Option("--quality", min=0, max=100, help="WebP quality.")] = 80,
+    quality: Annotated[
+        int, typer.Option("--quality", metavar="N", min=0, max=100, help="WebP quality.")
+    ] = 80,
     method: Annotated[
-        int, typer.Option("--method", min=0, max=6, help="WebP method: 0 fast ... 6 smallest.")
+        int,
+        typer.Option(
+            "--method", metavar="N", min=0, max=6, help="WebP method: 0 fast ... 6 smallest."
+        ),
     ] = 4,
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, help="Processes (default: all cores).", show_default=False
+            "--workers",
+            metavar="N",
+            min=1,
+            help="Processes (default: all cores).",
+            show_default=False,
         ),
     ] = None,
     max_pixels: Annotated[
         int | None,
         typer.Option(
             "--max-pixels",
+            metavar="PIXELS",
             min=1,
             help="Refuse larger images (default: Pillow's limit, 89,478,485).",
             show_default=False,
@@ -60,12 +70,19 @@ def images_convert(
     ] = None,
     max_bytes: Annotated[
         int | None,
-        typer.Option("--max-bytes", min=1, help="Refuse larger source files.", show_default=False),
+        typer.Option(
+            "--max-bytes",
+            metavar="BYTES",
+            min=1,
+            help="Refuse larger source files.",
+            show_default=False,
+        ),
     ] = None,
     manifest: Annotated[
         str | None,
         typer.Option(
             "--manifest",
+            metavar="FILE",
             help="Write a JSON line per source (source, sha256, status, outputs, sizes, "
             "dimensions, error) to this file (with --shard: NAME-K-of-N.jsonl, or "
             "manifest-K-of-N.jsonl in a folder).",
@@ -104,6 +121,7 @@ def images_convert(
         str | None,
         typer.Option(
             "--scheduler",
+            metavar="ADDRESS",
             envvar="DASK_SCHEDULER_ADDRESS",
             help="Convert on this Dask cluster (tcp://HOST:PORT) instead of local processes.",
             show_default=False,
@@ -200,7 +218,9 @@ def manifest_merge(
     ],
     manifest: Annotated[
         Path,
-        typer.Option("--manifest", help="The merged manifest to write.", show_default=False),
+        typer.Option(
+            "--manifest", metavar="FILE", help="The merged manifest to write.", show_default=False
+        ),
     ],
     storage_options: Annotated[
         list[str] | None,
@@ -234,7 +254,9 @@ def images_stats(
         str,
         typer.Argument(metavar="DIR", help="An image tree (DEST): a path or s3://bucket/prefix."),
     ],
-    top: Annotated[int, typer.Option("--top", min=1, help="Fullest directories to list.")] = 10,
+    top: Annotated[
+        int, typer.Option("--top", metavar="N", min=1, help="Fullest directories to list.")
+    ] = 10,
     storage_options: Annotated[
         list[str] | None,
         typer.Option(

@@ -62,6 +62,7 @@ def project(
         str | None,
         typer.Option(
             "--growth",
+            metavar="RATE",
             help="Monthly compound growth of client counts, e.g. 5%; replaces the mix's "
             "growth (a tier's own growth still applies). Adds the timeline.",
             show_default=False,
@@ -71,6 +72,7 @@ def project(
         int | None,
         typer.Option(
             "--months",
+            metavar="N",
             min=0,
             max=1200,
             help="Months of timeline (default 24 when there is growth).",
@@ -81,6 +83,7 @@ def project(
         str | None,
         typer.Option(
             "--infra-tier",
+            metavar="TIER",
             help="Price the mix on this infrastructure tier instead of the recommended one "
             "(the output says whether it fits).",
             show_default=False,
@@ -90,6 +93,7 @@ def project(
         int,
         typer.Option(
             "--samples",
+            metavar="N",
             min=100,
             max=1_000_000,
             help="With ranges: how many projections to sample.",
@@ -98,7 +102,10 @@ def project(
     seed: Annotated[
         int,
         typer.Option(
-            "--seed", min=0, help="With ranges: the random seed; the same seed, the same output."
+            "--seed",
+            metavar="N",
+            min=0,
+            help="With ranges: the random seed; the same seed, the same output.",
         ),
     ] = 0,
     sensitivity: Annotated[
@@ -113,6 +120,7 @@ def project(
         str | None,
         typer.Option(
             "--swing",
+            metavar="PERCENT",
             help="How far --sensitivity moves an input without a range (default 20%); implies "
             "--sensitivity.",
             show_default=False,
@@ -130,6 +138,7 @@ def project(
         str | None,
         typer.Option(
             "--target-margin",
+            metavar="PERCENT",
             help="The gross margin that break-even aims for (default 80%); implies --break-even.",
             show_default=False,
         ),

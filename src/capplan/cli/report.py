@@ -32,6 +32,7 @@ def report(
         Path | None,
         typer.Option(
             "--mix",
+            metavar="FILE",
             help="mix.yaml: add its projection (recommended tier, binding dimension, tier "
             "transitions, costs, gross margin).",
             show_default=False,
@@ -42,6 +43,7 @@ def report(
         str,
         typer.Option(
             "--horizon",
+            metavar="DURATION",
             help="Alert on the thresholds that the trends cross within this time: 90d, 12w, 6m, "
             "1y (or a number of days).",
         ),
@@ -51,6 +53,7 @@ def report(
         str | None,
         typer.Option(
             "--host-tier",
+            metavar="TIER",
             help="The infrastructure tier the platform runs on (default: the tier this "
             "machine's vCPU and RAM match, as capplan check says).",
             show_default=False,

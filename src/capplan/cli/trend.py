@@ -87,6 +87,7 @@ def history_export(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Write to this file atomically (a temporary file, then a rename) instead of "
             "printing it.",
             show_default=False,
@@ -116,6 +117,7 @@ def history_prune(
         str | None,
         typer.Option(
             "--before",
+            metavar="WHEN",
             help="Remove the records older than this date or time (ISO 8601: 2025-01-01).",
             show_default=False,
         ),
@@ -124,6 +126,7 @@ def history_prune(
         str | None,
         typer.Option(
             "--keep",
+            metavar="DURATION",
             help="Keep this much of the history and remove what is older: 400d, 56w, 13m, 2y.",
             show_default=False,
         ),
