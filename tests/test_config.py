@@ -226,6 +226,28 @@ def test_missing_file_through_the_cli(run: Run) -> None:
     assert result.stderr == "capplan tiers: error: absent.yaml: file not found\n"
 
 
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        (("tiers", "--tiers"), "pricing_tiers: []\n# caf\xe9 au lait\n"),
+        (("project", "--mix"), "tiers:\n  essential: {clients: 5}  # \xe0 la carte\n"),
+    ],
+)
+def test_a_yaml_file_that_is_not_utf8_names_the_line_and_the_byte(
+    run: Run, tmp_path: Path, command: tuple[str, str], text: str
+) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(text.encode("latin-1"))
+    offset = text.index(next(c for c in text if ord(c) > 127))
+    line = text[:offset].count("\n") + 1
+    result = run(*command, path)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"capplan {command[0]}: error: {path}:{line}: not UTF-8 text: byte "
+        f"0x{text[offset].encode('latin-1')[0]:02x} at byte offset {offset}; save it as UTF-8\n"
+    )
+
+
 def test_set_through_the_cli(run: Run) -> None:
     result = run(
         "size",

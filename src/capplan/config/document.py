@@ -64,13 +64,22 @@ def _check_duplicate_keys(source: str, node: yaml.Node) -> None:
 def read_yaml(path: Path) -> Document:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(source, "file not found") from None
     except IsADirectoryError:
         raise ConfigError(source, "is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(source, f"cannot read: {error}") from None
+    except OSError as error:
+        raise ConfigError(source, f"cannot read: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            source,
+            f"not UTF-8 text: byte 0x{raw[error.start]:02x} at byte offset {error.start:,}; "
+            "save it as UTF-8",
+            line=raw.count(b"\n", 0, error.start) + 1,
+        ) from None
     loader = SafeLoader(text)
     try:
         root = loader.get_single_node()
