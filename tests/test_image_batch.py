@@ -167,24 +167,30 @@ def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
         check=True,
     )
     hour_ago = time.time() - 3600
-    old = shard / ".0011abc_800.webp.x1y2.tmp"  # a writer it does not name, long gone
-    old.write_bytes(b"half written")
-    os.utime(old, (hour_ago, hour_ago))
-    elsewhere_old = shard / ".0011old_800.webp.@other-host@1.k9.tmp"
-    elsewhere_old.write_bytes(b"half written")
-    os.utime(elsewhere_old, (hour_ago, hour_ago))
-    # being written right now: by this process, by a shard on another host, by an unnamed writer
+    mine = atomic.temporary_prefix(shard / "x")[len(".x.") :].split("@")[1]  # this process's
+    old = [
+        shard / ".0011abc_800.webp.x1y2.tmp",  # a writer it does not name
+        shard / ".0011old_800.webp.@0123456789ab@1.k9.tmp",  # another host's
+        shard / f".0011pid_800.webp.@{mine}@{os.getpid()}.k8.tmp",  # a pid since reused
+    ]
+    for path in old:
+        path.write_bytes(b"half written")
+        os.utime(path, (hour_ago, hour_ago))
+    # no such process, not even a number a pid can be
+    (shard / f".0011big_800.webp.@{mine}@99999999999999999999.k7.tmp").write_bytes(b"half")
+    # being written right now: by this process, by another host's, by a writer it does not name
     writing = [
         shard / (atomic.temporary_prefix(shard / "0011live_800.webp") + "ab12.tmp"),
-        shard / ".0011now_800.webp.@other-host@1.z7.tmp",
+        shard / ".0011now_800.webp.@0123456789ab@1.z7.tmp",
         shard / ".0011new_800.webp.q8.tmp",
     ]
     for path in writing:
         path.write_bytes(b"half written")
     stale_manifest = tmp_path / ".m.jsonl.k1ll3d.tmp"
     stale_manifest.write_text('{"source": "half', encoding="utf-8")
+    os.utime(stale_manifest, (hour_ago, hour_ago))
     _, summary = convert(run, src, tmp_path / "dest", "--manifest", tmp_path / "m.jsonl")
-    assert summary["leftovers_removed"] == 3
+    assert summary["leftovers_removed"] == 5
     assert sorted((tmp_path / "dest").rglob("*.tmp")) == sorted(writing)
     assert not stale_manifest.exists() and (tmp_path / "m.jsonl").is_file()
 

@@ -1,13 +1,15 @@
 """Atomic file writes: a temporary file in the target's directory, then a rename.
 
 A reader sees the old file or the new one, never half of one; a crash leaves at most a hidden
-`.NAME.@HOST@PID.*.tmp` file, which `is_leftover` recognises and `is_abandoned` tells from one
+`.NAME.@WRITER@PID.*.tmp` file, which `is_leftover` recognises and `is_abandoned` tells from one
 that another run (a shard on a shared file system, say) is writing right now.
 """
 
 from __future__ import annotations
 
 import functools
+import glob
+import hashlib
 import os
 import re
 import socket
@@ -19,17 +21,43 @@ TEMP_SUFFIX = ".tmp"
 # No write of capplan's takes this long: a temporary file untouched for longer is abandoned,
 # whoever wrote it.
 STALE_AFTER_S = 15 * 60
-_WRITER = re.compile(r"\.@(?P<host>[A-Za-z0-9-]+)@(?P<pid>\d+)\.[^.]*\.tmp$")
+NAME_KEPT = 150  # bytes of the target's name in its temporary file's (at most 255 in all)
+_WRITER = re.compile(r"\.@(?P<writer>[0-9a-f]{12})@(?P<pid>\d+)\.[^.]*\.tmp$")
 
 
 @functools.cache
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+def _writer() -> str:
+    """Where this process's pids mean something: its host, the host's boot and its pid
+    namespace (containers on one host, or with one hostname, each have their own)."""
+    parts = [socket.gethostname()]
+    for read in (_boot_id, _pid_namespace):
+        try:
+            parts.append(read())
+        except OSError:
+            parts.append("")  # not Linux: the hostname alone
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+
+
+def _pid_namespace() -> str:
+    return str(Path("/proc/self/ns/pid").stat().st_ino)
 
 
 def temporary_prefix(path: Path) -> str:
     """The name a temporary file for `path` starts with: hidden, and naming its writer."""
-    return f".{path.name}.@{_host()}@{os.getpid()}."
+    return f".{_kept(path.name)}.@{_writer()}@{os.getpid()}."
+
+
+def temporaries(path: Path) -> list[Path]:
+    """The temporary files of writes to `path`, finished or not."""
+    return list(path.parent.glob(f".{glob.escape(_kept(path.name))}.*{TEMP_SUFFIX}"))
+
+
+def _kept(name: str) -> str:
+    return name.encode()[:NAME_KEPT].decode(errors="ignore")
 
 
 def write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
@@ -60,23 +88,25 @@ def is_leftover(name: str) -> bool:
 
 
 def is_abandoned(path: Path) -> bool:
-    """Whether nobody will finish the temporary file `path`: its writer was a process of this
-    host that no longer runs, or it has not been touched for STALE_AFTER_S (a writer on another
-    host, or a name that does not say)."""
-    writer = _WRITER.search(path.name)
-    if writer is not None and writer["host"] == _host():
-        return not _running(int(writer["pid"]))
+    """Whether nobody will finish the temporary file `path`: it has not been touched for
+    STALE_AFTER_S, or its writer was a process of this host, boot and pid namespace that no
+    longer runs."""
     try:
-        return time.time() - path.stat().st_mtime > STALE_AFTER_S
+        if time.time() - path.stat().st_mtime > STALE_AFTER_S:
+            return True
     except FileNotFoundError:
         return False  # finished or removed meanwhile
+    writer = _WRITER.search(path.name)
+    return writer is not None and writer["writer"] == _writer() and not _running(writer["pid"])
 
 
-def _running(pid: int) -> bool:
+def _running(pid: str) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # another user's process
+    except (OverflowError, ValueError):
+        return False  # no process has such a number
     return True

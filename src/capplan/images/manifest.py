@@ -91,9 +91,9 @@ class Manifest:
         folder = Path(location.root).parent if location.is_local else None
         try:
             if folder is not None:
-                name = Path(location.root).name
-                for stale in folder.glob(f".{name}.*{atomic.TEMP_SUFFIX}"):
-                    stale.unlink(missing_ok=True)  # what a killed run left
+                for stale in atomic.temporaries(Path(location.root)):
+                    if atomic.is_abandoned(stale):  # what a killed run left
+                        stale.unlink(missing_ok=True)
             handle, temporary = tempfile.mkstemp(
                 dir=folder,
                 prefix=atomic.temporary_prefix(Path(location.root)),
