@@ -321,7 +321,7 @@ def test_an_option_given_without_the_one_it_belongs_to_is_refused(
     run: Run, given: tuple[str, str], needed: str
 ) -> None:
     result = run("check", "--interval", "0", "--format", "nagios", *given)
-    reason = f"Invalid value for {given[0]}: it needs {needed} (see 'capplan check --help')"
+    reason = f"Invalid value for '{given[0]}': it needs {needed} (see 'capplan check --help')"
     assert (result.exit_code, result.stdout) == (3, f"CAPPLAN UNKNOWN - {reason}\n")
     assert "tok-secret" not in result.stdout + result.stderr
 

@@ -129,7 +129,7 @@ def test_size_takes_an_average_of_images_per_product(run: Run) -> None:
     assert json.loads(result.stdout)["totals"]["image_files"] == 100 * 7.5 * 3
     refused = run("size", "--products", "100", "--images-per-product", "nan")
     assert refused.exit_code == 2
-    assert "Invalid value for '--images-per-product'" in refused.stderr
+    assert "'--images-per-product': expected a number from 0 to 1,000,000,000,000" in refused.stderr
 
 
 def test_size_csv_and_markdown(run: Run) -> None:
@@ -155,9 +155,10 @@ def test_csv_gives_amounts_percentages_and_sizes_as_numbers(run: Run) -> None:
     mix = ("--mix", str(EXAMPLES / "mix.yaml"))
     plan = json.loads(run("project", *mix, "--format", "json").stdout)
     blocks = csv_blocks(run("project", *mix, "--format", "csv").stdout)
-    costs = {row["item"]: row["amount"] for row in blocks["Monthly costs"]}
-    assert float(costs["Revenue"]) == plan["costs"]["revenue_eur"]
-    assert float(costs["Gross margin"]) == pytest.approx(plan["costs"]["gross_margin_pct"])
+    costs = {row["item"]: (row["amount"], row["amount unit"]) for row in blocks["Monthly costs"]}
+    assert float(costs["Revenue"][0]) == plan["costs"]["revenue_eur"]
+    assert costs["Revenue"][1] == "EUR" and costs["Gross margin"][1] == "%"
+    assert float(costs["Gross margin"][0]) == pytest.approx(plan["costs"]["gross_margin_pct"])
     bandwidth = next(rows for title, rows in blocks.items() if title.startswith("Bandwidth"))
     assert [(r["provider"], r["currency"], r["cost/month"]) for r in bandwidth] == [
         (b["provider"], b["currency"], str(b["cost"])) for b in plan["costs"]["bandwidth"]
@@ -166,15 +167,23 @@ def test_csv_gives_amounts_percentages_and_sizes_as_numbers(run: Run) -> None:
     assert "EUR 96,500" in run("project", *mix).stdout
 
     tiers = csv_blocks(run("tiers", "--format", "csv").stdout)
-    assert [(r["id"], r["price"], r["products"]) for r in tiers["Pricing tiers (per client)"]][
-        -1
-    ] == ("enterprise", "399", "unlimited")
+    plans = tiers["Pricing tiers (per client)"]
+    assert (plans[-1]["id"], plans[-1]["price"], plans[-1]["price unit"]) == (
+        "enterprise",
+        "399",
+        "EUR",
+    )
+    assert plans[-1]["products"] == "unlimited"
+    assert [(r["id"], r["storage GB"], r["CDN"]) for r in tiers["Infrastructure tiers"]][-2:] == [
+        ("scale", "2000", "yes"),
+        ("enterprise", "4000", "yes"),
+    ]
 
     check = run("check", "--interval", "0", "--format", "csv")
     measured = json.loads(run("check", "--interval", "0", "--format", "json").stdout)
     rows = next(iter(csv_blocks(check.stdout).values()))
     memory = next(r for r in rows if r["metric"] == "memory_percent")
-    assert 0 < float(memory["value"]) < 100 and memory["value"] != "-"
+    assert 0 < float(memory["value"]) < 100 and memory["value unit"] == "%"
     assert [r["metric"] for r in rows] == [m["name"] for m in measured["metrics"]]
     disk_io = next(r for r in rows if r["warning"] == "")  # no threshold: an empty cell
     assert float(disk_io["value"]) >= 0

@@ -231,6 +231,7 @@ def test_missing_file_through_the_cli(run: Run) -> None:
     [
         (("tiers", "--tiers"), "pricing_tiers: []\n# caf\xe9 au lait\n"),
         (("project", "--mix"), "tiers:\n  essential: {clients: 5}  # \xe0 la carte\n"),
+        (("project", "--mix"), "tiers:\r  essential: {clients: 5}\r# \xe0 la carte\r"),  # old Mac
     ],
 )
 def test_a_yaml_file_that_is_not_utf8_names_the_line_and_the_byte(
@@ -239,7 +240,7 @@ def test_a_yaml_file_that_is_not_utf8_names_the_line_and_the_byte(
     path = tmp_path / "latin1.yaml"
     path.write_bytes(text.encode("latin-1"))
     offset = text.index(next(c for c in text if ord(c) > 127))
-    line = text[:offset].count("\n") + 1
+    line = len((text[:offset] + "x").splitlines())
     result = run(*command, path)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (

@@ -529,7 +529,11 @@ def test_growth_that_reaches_the_ceiling_says_so(growth: str, month: int) -> Non
     ("command", "problem"),
     [
         # each figure within the ceiling of any count, their product past 2**53
-        (("project", "--mix", "{mix}"), "products in total pass {exact}: check the mix's figures"),
+        (("project", "--mix", "{mix}"), "{mix}: products in total pass {exact}: check its figures"),
+        (
+            ("project", "--mix", str(EXAMPLES / "mix.yaml"), "--mix", "{mix}"),
+            "{mix}: products in total pass {exact}: check its figures",
+        ),
         (
             ("size", "--products", "1", "--clients", "999999", "--api-requests-per-day", "9" * 10),
             "api requests per month in total pass {exact}: check the figures given",
@@ -547,7 +551,7 @@ def test_totals_past_2_to_the_53_are_refused_not_printed_with_noise(
     result = run(*(part.format(mix=mix) for part in command))
     assert (result.exit_code, result.stdout) == (2, "")
     exact = "9,007,199,254,740,992 (2**53, the most capplan counts to the unit)"
-    assert result.stderr == f"capplan {command[0]}: error: {problem.format(exact=exact)}\n"
+    assert result.stderr == f"capplan {command[0]}: error: {problem.format(exact=exact, mix=mix)}\n"
 
 
 def test_a_timeline_whose_totals_pass_2_to_the_53_says_from_which_month() -> None:

@@ -53,3 +53,11 @@ class ConfigError(CapplanError):
         if key:
             where += f": {key}"
         super().__init__(f"{where}: {problem}")
+
+
+class BeyondExact(CapplanError):
+    """Figures, each within its ceiling, whose totals pass what a float counts to the unit; the
+    command names the mix they came from."""
+
+    def in_file(self, source: str | Path) -> ConfigError:
+        return ConfigError(source, self.message)

@@ -214,9 +214,9 @@ def require_exact(t: Totals, inputs: str) -> None:
     be wrong."""
     name = beyond_exact(t)
     if name is not None:
-        from capplan.errors import CapplanError
+        from capplan.errors import BeyondExact
 
-        raise CapplanError(
+        raise BeyondExact(
             f"{name.replace('_', ' ')} in total pass {EXACT_COUNT:,} (2**53, the most capplan "
             f"counts to the unit): check {inputs}"
         )

@@ -235,7 +235,7 @@ def project(
     a = tiers.assumptions
     demand = combined_demand([(p, p.clients) for p in rows])
     result = formulas.totals(demand, a)
-    formulas.require_exact(result, "the mix's figures")
+    formulas.require_exact(result, "its figures")
     recommendation = recommend(
         tiers.infrastructure_tiers, result.clients, result.disk_gb, thresholds, infra_tier
     )

@@ -61,7 +61,7 @@ def _refuse_alone(context: typer.Context, values: dict[str, Any]) -> None:
     for name, (option, parent, parent_option) in NEEDS.items():
         source = context.get_parameter_source(name)
         if source is not None and source.name != "DEFAULT" and not values[parent]:
-            raise typer.BadParameter(f"it needs {parent_option}", param_hint=option)
+            raise typer.BadParameter(f"it needs {parent_option}", param_hint=f"'{option}'")
 
 
 @app.command(
@@ -81,7 +81,7 @@ def check(
             metavar="SECONDS",
             callback=_seconds(0),
             help="Seconds over which CPU use is averaged and the disk I/O and network rates "
-            "are measured (0: averages since boot).",
+            "are measured: 0 (averages since boot) to 3600.",
         ),
     ] = 1.0,
     paths: Annotated[
@@ -136,8 +136,8 @@ def check(
             "--timeout",
             metavar="SECONDS",
             callback=_seconds(0.001),
-            help="Seconds before a request fails; a timed-out request counts at this value in "
-            "the latency percentiles.",
+            help="Seconds before a request fails (0.001 to 3600); a timed-out request counts at "
+            "this value in the latency percentiles.",
         ),
     ] = 5.0,
     db: Annotated[

@@ -174,6 +174,7 @@ def project(
     Example: capplan project --mix examples/mix.yaml --growth 5% --months 36
     """
     from capplan.config import load_mix
+    from capplan.errors import BeyondExact
     from capplan.output.planning import analysis_report, scenarios_report
     from capplan.planning import analysis, scenarios
     from capplan.planning.calibration import calibrate as measure
@@ -219,9 +220,12 @@ def project(
             if not (break_even or target_margin)
             else 100 * _share(target_margin or "80%", "--target-margin"),
         )
-        result = analysis.analyse(
-            mixes[0][2], tiers, thresholds, options, config.overrides, calibration
-        )
+        try:
+            result = analysis.analyse(
+                mixes[0][2], tiers, thresholds, options, config.overrides, calibration
+            )
+        except BeyondExact as error:
+            raise error.in_file(mixes[0][1]) from None
         out.emit(analysis_report(result))
         problems = [] if result.misfit is None else [result.misfit]
     if require_fit and problems:

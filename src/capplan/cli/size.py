@@ -24,6 +24,13 @@ def tiers(config: Config, out: Output) -> None:
     out.emit(tiers_report(config.tiers))
 
 
+def _average(value: float | None) -> float | None:
+    """An average count (7.5 images a product): a number from 0 to MAX_COUNT, nan and inf not."""
+    if value is not None and not 0 <= value <= MAX_COUNT:
+        raise typer.BadParameter(f"expected a number from 0 to {MAX_COUNT:,}")
+    return value
+
+
 @app.command()
 @config_options
 @output_options()
@@ -44,8 +51,7 @@ def size(
         float | None,
         typer.Option(
             "--images-per-product",
-            min=0,
-            max=MAX_COUNT,
+            callback=_average,
             metavar="PER_PRODUCT",
             help="Images per product (default: assumptions.images_per_product, 5).",
             show_default=False,

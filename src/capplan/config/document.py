@@ -78,7 +78,7 @@ def read_yaml(path: Path) -> Document:
             source,
             f"not UTF-8 text: byte 0x{raw[error.start]:02x} at byte offset {error.start:,}; "
             "save it as UTF-8",
-            line=raw.count(b"\n", 0, error.start) + 1,
+            line=len((raw[: error.start] + b"x").splitlines()),  # \n, \r\n or \r ends a line
         ) from None
     loader = SafeLoader(text)
     try:

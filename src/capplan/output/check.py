@@ -46,10 +46,10 @@ def check_data(result: CheckResult) -> dict[str, Any]:
 def _value(m: Metric) -> Shown:
     """A rate reads as one: 163.4 KB/s, 11 /s."""
     if m.value is not None and m.unit == "B/s":
-        return Shown(m.value, f"{size(round(m.value))}/s")
+        return Shown(m.value, f"{size(round(m.value))}/s", m.unit)
     if m.value is not None and m.unit == "/s":
-        return Shown(m.value, f"{figure(m.value)} /s")
-    return Shown(m.value, measured(m.value, m.unit))
+        return Shown(m.value, f"{figure(m.value)} /s", m.unit)
+    return Shown(m.value, measured(m.value, m.unit), m.unit)
 
 
 def check_report(result: CheckResult) -> Report:

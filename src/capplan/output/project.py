@@ -191,6 +191,7 @@ def _costs_section(p: Projection) -> Section:
             Shown(
                 c.cost_per_client_eur,
                 "-" if c.cost_per_client_eur is None else f"EUR {c.cost_per_client_eur:,.2f}",
+                "EUR",
             ),
             "",
         ),

@@ -36,22 +36,24 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Shown:
     """A figure that a person reads with its unit (EUR 1,800, 93.4 %, 2.1 MB) and a spreadsheet
-    reads as the number (1800, 93.4, 2100000): the tables and markdown show `text`, CSV `value`."""
+    reads as the number (1800, 93.4, 2100000): the tables and markdown show `text`, CSV `value`
+    and, in a column of its own, `unit`."""
 
     value: float | None
     text: str
+    unit: str = ""
 
     @classmethod
     def eur(cls, value: float | None) -> Shown:
-        return cls(value, numbers.eur(value))
+        return cls(value, numbers.eur(value), "EUR")
 
     @classmethod
     def pct(cls, value: float | None) -> Shown:
-        return cls(value, numbers.pct(value))
+        return cls(value, numbers.pct(value), "%")
 
     @classmethod
     def size(cls, count: int) -> Shown:
-        return cls(count, numbers.size(count))
+        return cls(count, numbers.size(count), "B")
 
 
 Cell = str | int | float | Shown | None
@@ -160,17 +162,33 @@ def to_csv(report: Report) -> str:
     """One block per section (its header row first), blocks separated by a blank line.
 
     Numbers are written as numbers (1500, 27.2, 1800 for EUR 1,800), not as the tables show
-    them; a missing value is an empty cell.
+    them, a column of figures with units followed by a `unit` column; a missing value is an
+    empty cell.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for index, section in enumerate(report.sections):
         if index:
             buffer.write("\n")
-        writer.writerow(["section", *section.columns])
+        with_unit = [
+            any(_unit(row[i]) for row in section.rows) for i in range(len(section.columns))
+        ]
+        header: list[str] = ["section"]
+        for column, unit in zip(section.columns, with_unit, strict=True):
+            header += [column, f"{column} unit"] if unit else [column]
+        writer.writerow(header)
         for row in section.rows:
-            writer.writerow([section.title, *(_csv_cell(c) for c in row)])
+            cells: list[Any] = [section.title]
+            for cell, unit in zip(row, with_unit, strict=True):
+                cells.append(_csv_cell(cell))
+                if unit:
+                    cells.append(_unit(cell))
+            writer.writerow(cells)
     return buffer.getvalue()
+
+
+def _unit(cell: Cell) -> str:
+    return cell.unit if isinstance(cell, Shown) else ""
 
 
 def _csv_cell(cell: Cell) -> Any:

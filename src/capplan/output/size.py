@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from capplan.config import InfraTier, TiersConfig
 from capplan.formulas import Totals
-from capplan.output.numbers import figure, limit
+from capplan.output.numbers import limit
 from capplan.output.report import Cell, Report, Section, Shown, data
 
 UNITS: dict[str, str] = {
@@ -76,14 +76,24 @@ def tiers_report(tiers: TiersConfig) -> Report:
     )
     infra = Section(
         "Infrastructure tiers",
-        ("id", "max clients", "vCPU", "RAM GB", "storage GB", "database", "EUR/month (typical)"),
+        (
+            "id",
+            "max clients",
+            "vCPU",
+            "RAM GB",
+            "storage GB",
+            "CDN",
+            "database",
+            "EUR/month (typical)",
+        ),
         [
             (
                 t.id,
                 limit(t.max_clients),
                 t.vcpu,
                 t.ram_gb,
-                Shown(t.storage_gb, figure(t.storage_gb) + (" + CDN" if t.cdn else "")),
+                t.storage_gb,
+                "yes" if t.cdn else "-",
                 t.database,
                 f"{cost_range(t)} ({t.monthly_cost_eur.typical:,.0f})",
             )

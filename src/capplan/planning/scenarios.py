@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from capplan.config import Mix, ThresholdsConfig, TiersConfig
-from capplan.errors import InputError
+from capplan.errors import BeyondExact, InputError
 from capplan.projection import Projection, project
 
 
@@ -59,7 +59,11 @@ def compare(
     months: int | None = None,
 ) -> tuple[Scenario, ...]:
     """Each (name, source, mix) projected with the same configuration and options."""
-    return tuple(
-        Scenario(name, source, project(mix, tiers, thresholds, growth=growth, months=months))
-        for name, source, mix in mixes
-    )
+    scenarios = []
+    for name, source, mix in mixes:
+        try:
+            projection = project(mix, tiers, thresholds, growth=growth, months=months)
+        except BeyondExact as error:
+            raise error.in_file(source) from None
+        scenarios.append(Scenario(name, source, projection))
+    return tuple(scenarios)
