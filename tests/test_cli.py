@@ -57,6 +57,24 @@ def test_every_option_shows_a_placeholder_a_person_reads(run: Run, path: list[st
     assert not re.findall(r"^\s+(?:-\w, )?--[a-z-]+ <(?:str|int|float|path)[^>]*>", options, re.M)
 
 
+def test_a_bug_is_one_line_exit_70_that_says_how_to_see_the_traceback(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("capplan.projection.project", broken)
+    result = run("project", "--mix", EXAMPLES / "mix.yaml")
+    assert (result.exit_code, result.stdout) == (70, "")
+    assert result.stderr == (
+        "capplan project: error: internal error: RuntimeError: a bug (run it again with "
+        "CAPPLAN_DEBUG=1 for the traceback)\n"
+    )
+    monkeypatch.setenv("CAPPLAN_DEBUG", "1")
+    shown = run("project", "--mix", EXAMPLES / "mix.yaml")
+    assert shown.exit_code == 70 and "Traceback (most recent call last)" in shown.stderr
+
+
 def test_version(run: Run) -> None:
     result = run("--version")
     assert result.exit_code == 0

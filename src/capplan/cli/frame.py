@@ -146,7 +146,8 @@ class CapplanGroup(TyperGroup):
                 traceback.print_exc()
             _fail(
                 path,
-                f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+                f"internal error: {type(error).__name__}: {error} (run it again with "
+                "CAPPLAN_DEBUG=1 for the traceback)",
                 INTERNAL_ERROR,
                 own,
             )
