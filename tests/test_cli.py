@@ -63,7 +63,7 @@ def test_a_bug_is_one_line_exit_70_that_says_how_to_see_the_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("capplan.projection.project", broken)
+    monkeypatch.setattr("capplan.formulas.totals", broken)  # read as formulas.totals everywhere
     result = run("project", "--mix", EXAMPLES / "mix.yaml")
     assert (result.exit_code, result.stdout) == (70, "")
     assert result.stderr == (
