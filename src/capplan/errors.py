@@ -54,6 +54,19 @@ class ConfigError(CapplanError):
             where += f": {key}"
         super().__init__(f"{where}: {problem}")
 
+    @classmethod
+    def not_utf8(
+        cls, source: str | Path, raw: bytes, error: UnicodeDecodeError, line: int, offset: int = 0
+    ) -> ConfigError:
+        """A file whose bytes are not UTF-8: the first bad byte and where it stands (`raw` read
+        from byte `offset` of the file)."""
+        return cls(
+            source,
+            f"not UTF-8 text: byte 0x{raw[error.start]:02x} at byte offset "
+            f"{offset + error.start:,}; save it as UTF-8",
+            line=line,
+        )
+
 
 class BeyondExact(CapplanError):
     """Figures, each within its ceiling, whose totals pass what a float counts to the unit; the

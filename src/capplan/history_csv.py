@@ -157,13 +157,7 @@ def _lines(stream: BinaryIO, path: Path) -> Iterator[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            byte = raw[error.start]
-            raise ConfigError(
-                path,
-                f"not UTF-8 text: byte 0x{byte:02x} at byte offset {offset + error.start:,}; "
-                "save it as UTF-8",
-                line=number,
-            ) from None
+            raise ConfigError.not_utf8(path, raw, error, number, offset) from None
         if "\0" in text:
             raise ConfigError(
                 path,

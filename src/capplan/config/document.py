@@ -74,12 +74,8 @@ def read_yaml(path: Path) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(
-            source,
-            f"not UTF-8 text: byte 0x{raw[error.start]:02x} at byte offset {error.start:,}; "
-            "save it as UTF-8",
-            line=len((raw[: error.start] + b"x").splitlines()),  # \n, \r\n or \r ends a line
-        ) from None
+        at = len((raw[: error.start] + b"x").splitlines())  # \n, \r\n or \r ends a line
+        raise ConfigError.not_utf8(source, raw, error, at) from None
     loader = SafeLoader(text)
     try:
         root = loader.get_single_node()
