@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from capplan.errors import BeyondExact
+
 if TYPE_CHECKING:
     from capplan.config import Assumptions, BandwidthProvider
 
@@ -214,8 +216,6 @@ def require_exact(t: Totals, inputs: str) -> None:
     be wrong."""
     name = beyond_exact(t)
     if name is not None:
-        from capplan.errors import BeyondExact
-
         raise BeyondExact(
             f"{name.replace('_', ' ')} in total pass {EXACT_COUNT:,} (2**53, the most capplan "
             f"counts to the unit): check {inputs}"

@@ -13,6 +13,7 @@ from capplan.cli.options import (
     Config,
     HistoryOption,
     Output,
+    between,
     config_options,
     output_options,
 )
@@ -21,17 +22,8 @@ from capplan.output.formats import GENERAL, Format
 MOST_SECONDS = 3600
 
 
-def _seconds(least: float) -> Callable[[float], float]:
-    """A check of a number of seconds: from `least` to MOST_SECONDS (nan and inf are not)."""
-
-    def check(value: float) -> float:
-        if not least <= value <= MOST_SECONDS:
-            raise typer.BadParameter(
-                f"expected a number of seconds from {least:g} to {MOST_SECONDS}"
-            )
-        return value
-
-    return check
+def _seconds(least: float) -> Callable[[float | None], float | None]:
+    return between(least, MOST_SECONDS, f"a number of seconds from {least:g} to {MOST_SECONDS}")
 
 
 def _one_database(value: list[str] | None) -> list[str] | None:

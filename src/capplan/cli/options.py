@@ -51,6 +51,18 @@ def _bundle(
     return decorate
 
 
+def between(least: float, most: float, what: str) -> Callable[[float | None], float | None]:
+    """An option callback refusing a number outside least..most, nan and inf included (Typer's
+    own min and max let nan through, or name the wrong bound): `expected {what}`."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not least <= value <= most:
+            raise typer.BadParameter(f"expected {what}")
+        return value
+
+    return check
+
+
 def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from capplan.cli.frame import app
-from capplan.cli.options import Config, Output, config_options, output_options
+from capplan.cli.options import Config, Output, between, config_options, output_options
 from capplan.formulas import MAX_COUNT
 
 
@@ -22,13 +22,6 @@ def tiers(config: Config, out: Output) -> None:
     from capplan.output.size import tiers_report
 
     out.emit(tiers_report(config.tiers))
-
-
-def _average(value: float | None) -> float | None:
-    """An average count (7.5 images a product): a number from 0 to MAX_COUNT, nan and inf not."""
-    if value is not None and not 0 <= value <= MAX_COUNT:
-        raise typer.BadParameter(f"expected a number from 0 to {MAX_COUNT:,}")
-    return value
 
 
 @app.command()
@@ -51,7 +44,7 @@ def size(
         float | None,
         typer.Option(
             "--images-per-product",
-            callback=_average,
+            callback=between(0, MAX_COUNT, f"a number from 0 to {MAX_COUNT:,}"),
             metavar="PER_PRODUCT",
             help="Images per product (default: assumptions.images_per_product, 5).",
             show_default=False,
