@@ -63,13 +63,28 @@ def history_show(
     since: SinceOption = None,
     history: HistoryOption = None,
 ) -> None:
-    """List the recorded values, oldest first."""
+    """List the recorded values, oldest first.
+
+    json, csv and markdown list every record as it is read, in flat memory at any size; the
+    table shows the first 1,000 and says how many there are.
+    """
+    import itertools
+
     import capplan.history
-    from capplan.output.trend import history_report
+    from capplan.output.formats import Format
+    from capplan.output.trend import TABLE_MOST, emit_lines, history_lines, history_report
 
     path = capplan.history.resolve(history)
-    records = list(capplan.history.records(path, metric=metric, since=since_moment(since)))
-    out.emit(history_report(records))
+    moment = since_moment(since)
+    records = capplan.history.records(path, metric=metric, since=moment)
+    if out.format is not Format.table:
+        emit_lines(history_lines(records, out.format), out.destination)
+        return
+    first = list(itertools.islice(records, TABLE_MOST))
+    total = len(first)
+    if total == TABLE_MOST:
+        total = capplan.history.count(path, metric=metric, since=moment)
+    out.emit(history_report(first, total))
 
 
 class ExportFormat(str, enum.Enum):
@@ -104,8 +119,17 @@ def history_export(
     """
     import capplan.history
     from capplan import history_csv
+    from capplan.cli.options import BY_SUFFIX
+    from capplan.errors import InputError
     from capplan.output.trend import emit_lines
 
+    if output is not None and BY_SUFFIX.get(output.suffix.lower(), "csv") != "csv":
+        raise InputError(
+            "output",
+            output,
+            "history export writes CSV: name the file .csv "
+            f"(history show --format {BY_SUFFIX[output.suffix.lower()].value} -o FILE writes that)",
+        )
     path = capplan.history.resolve(history)
     with capplan.history.rows(path, metric=metric, since=since_moment(since)) as rows:
         emit_lines(history_csv.write(rows), output)
@@ -154,6 +178,8 @@ def history_prune(
         age = capplan.history.parse_age(keep, "keep")
         if age is None:
             raise InputError("keep", keep, "expected an age: 400d, 56w, 13m, 2y")
+        if not age:
+            raise InputError("keep", keep, "would remove every record: expected an age above 0")
         moment = now - age
     path = capplan.history.resolve(history)
     sys.stdout.write(pruned_text(capplan.history.prune(path, moment, now), path))
