@@ -141,7 +141,9 @@ def _first_keyword(sql: str) -> str:
 
     for token in scan(sql):
         if token.name not in ("C_COMMENT", "SQL_COMMENT"):
-            return token.name if token.kind != "NO_KEYWORD" else "this statement"
+            if token.kind == "NO_KEYWORD":
+                break
+            return sql[token.start : token.end + 1].upper()
     return "this statement"
 
 
