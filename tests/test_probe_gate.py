@@ -390,6 +390,24 @@ def test_any_text_is_either_one_plain_query_or_refused_in_a_sentence(text: str) 
         assert isinstance(calls, gate.Calls)
 
 
+def test_the_docs_list_the_allowed_functions_and_show_a_refusal_as_it_is(
+    run: Run, server: tuple[int, Path]
+) -> None:
+    text = (ROOT / "docs" / "probes.md").read_text(encoding="utf-8")
+    table = text.split("| Function | Why it may be called |")[1].split("\n\n")[0]
+    listed = {
+        ("information_schema." if "information_schema." in cell else "pg_catalog.")
+        + cell.strip().split(".")[-1].split("(")[0]
+        for row in table.splitlines()[2:]
+        for cell in row.split("|")[1].replace("`", "").split(",")
+    }
+    assert listed == gate.ALLOWED_VOLATILE
+    shown = text.split("```\n$ capplan check ")[1].split("\n```")[0].splitlines()
+    probe = shown[0].split("--db-probe ")[1].strip('"')
+    _, _, error = check(run, url_of(server[0]), "--db-probe", probe)
+    assert error == shown[1] + "\n"
+
+
 def test_the_allow_list_names_no_function_the_tests_refuse() -> None:
     refused = {reason.split("it calls ")[1].split(",")[0] for _, reason in FOUND + UNNAMED if (
         "it calls " in reason)}  # fmt: skip
