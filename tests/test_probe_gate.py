@@ -44,6 +44,9 @@ SETUP = [
     # stable by its word, but its body stops other sessions
     "CREATE FUNCTION hidden() RETURNS bool LANGUAGE sql STABLE AS 'SELECT pg_terminate_backend(0)'",
     "CREATE FUNCTION shout(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT upper($1)'",
+    "CREATE FUNCTION atomic() RETURNS int LANGUAGE sql STABLE BEGIN ATOMIC SELECT touch(); END",
+    "CREATE FUNCTION napping() RETURNS void LANGUAGE sql STABLE RETURN pg_sleep(1)",
+    "CREATE FUNCTION plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE RETURN $1 + 1",
     "CREATE FUNCTION opaque() RETURNS int LANGUAGE plpgsql STABLE AS 'BEGIN RETURN 1; END'",
     "CREATE FUNCTION bump(vendors) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'",
     "CREATE FUNCTION same(int, int) RETURNS bool LANGUAGE sql VOLATILE AS 'SELECT $1 = $2'",
@@ -95,15 +98,17 @@ def check(run: Run, url: str, *args: str) -> tuple[int, dict[str, Any], str]:
     return result.exit_code, data, result.stderr
 
 
-def logged_after(run: Run, server: tuple[int, Path], marker: str) -> str:
-    """The server's log, once a harmless probe run after the refused one has reached it: what
-    the refused probe would have logged is there by then."""
+def logged_after(run: Run, server: tuple[int, Path], marker: str, since: int = 0) -> str:
+    """The server's log from byte `since`, once a harmless probe run after the refused one has
+    reached it: what the refused probe would have logged is there by then."""
     port, log = server
     probe = f"SELECT 1 AS {marker}"
     code, _, error = check(run, url_of(port), "--db-probe", probe)
     assert code != 3, error
     for _ in range(100):
-        text = log.read_text(encoding="utf-8", errors="replace")
+        with log.open("rb") as stream:
+            stream.seek(since)
+            text = stream.read().decode("utf-8", errors="replace")
         if probe in text:
             return text
         time.sleep(0.1)
@@ -160,6 +165,8 @@ UNNAMED = [
         "SELECT hidden()",
         "it calls pg_catalog.pg_terminate_backend (inside public.hidden), which is volatile",
     ),
+    ("SELECT atomic()", "it calls public.touch (inside public.atomic), which is volatile"),
+    ("SELECT napping()", "it calls pg_catalog.pg_sleep (inside public.napping), which is"),
     ("SELECT opaque()", "it calls public.opaque, written in plpgsql, whose body capplan"),
     ("SELECT 1 === 1", "it calls public.same (behind the operator ===), which is volatile"),
     ("SELECT v.bump FROM vendors v", "it calls public.bump (in attribute notation)"),
@@ -181,11 +188,12 @@ UNNAMED = [
 def assert_refused_and_never_run(
     run: Run, server: tuple[int, Path], url: str, probe: str, reason: str, *args: str
 ) -> None:
+    since = server[1].stat().st_size
     code, report, error = check(run, url, *args, "--db-probe", probe)
     assert (code, report) == (3, {})
     assert error.startswith("capplan check: error: --db-probe ") and error.count("\n") == 1
     assert reason in error
-    log = logged_after(run, server, f"after_{abs(hash(probe))}")
+    log = logged_after(run, server, f"after_{abs(hash(probe))}", since)
     assert probe not in log
 
 
@@ -221,13 +229,14 @@ def test_a_privileged_role_runs_no_probe_unless_that_is_intended(
 ) -> None:
     port = server[0]
     probe = f"SELECT count(*) AS as_{who} FROM vendors"
+    since = server[1].stat().st_size
     code, report, error = check(run, url_of(port, who), "--db-probe", probe)
     assert (code, report) == (3, {})
     assert error == (
         f"capplan check: error: --db postgresql://{who}:***@127.0.0.1:{port}/gate: refused to "
         f"run user queries: {why}; {gate.USE_MONITORING_ROLE}\n"
     )
-    assert probe not in logged_after(run, server, f"after_{who}")
+    assert probe not in logged_after(run, server, f"after_{who}", since)
     code, report, _ = check(run, url_of(port, who), "--allow-privileged-role", "--db-probe", probe)
     p95 = next(m for m in report["metrics"] if m["name"] == "db_query_p95_ms")
     assert code != 3 and p95["value"] >= 0 and p95["detail"] == "--db-probe run 2 times"
@@ -251,7 +260,7 @@ def test_a_privileged_role_still_gets_the_checks_own_figures(
         "WITH a AS (SELECT id FROM vendors) SELECT count(*) FROM a",
         "TABLE vendors",
         "SELECT * FROM plain",
-        "SELECT shout(name) FROM vendors",
+        "SELECT shout(name), plus_one(id) FROM vendors",
         "SELECT random() < 2, clock_timestamp(), now(), current_schema, 'vendors'::regclass",
         "SELECT count(*) FROM pg_stat_activity",
         "SELECT extract(year FROM now()), trim(name), substring(name FROM 1) FROM vendors",
@@ -260,11 +269,12 @@ def test_a_privileged_role_still_gets_the_checks_own_figures(
 def test_a_plain_query_of_harmless_functions_is_timed(
     run: Run, server: tuple[int, Path], probe: str
 ) -> None:
+    since = server[1].stat().st_size
     code, report, error = check(run, url_of(server[0]), "--db-probe", probe)
     assert code != 3, error
     p95 = next(m for m in report["metrics"] if m["name"] == "db_query_p95_ms")
     assert p95["value"] >= 0 and p95["detail"] == "--db-probe run 2 times"
-    assert probe in logged_after(run, server, "after_a_plain_query")
+    assert probe in logged_after(run, server, "after_a_plain_query", since)
 
 
 # --- business queries pass the same gate, and their error says where they were given ----------

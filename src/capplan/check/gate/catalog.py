@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from capplan.check.database import Refused
-from capplan.check.gate.query import Calls, Name, collect, parse, plain_query
+from capplan.check.gate.query import (
+    Calls,
+    Name,
+    collect,
+    parse,
+    plain_query,
+    sql_function_body,
+)
 from capplan.check.targets import Database
 from capplan.errors import InputError
 
@@ -105,7 +112,7 @@ FUNCTION = """
 SELECT n.nspname, p.proname, p.provolatile, p.proparallel, l.lanname, p.prokind,
        EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                 AND d.objid = p.oid AND d.deptype = 'e'),
-       CASE WHEN l.lanname = 'sql' THEN {body} END,
+       CASE WHEN l.lanname = 'sql' THEN pg_get_functiondef(p.oid) END,
        CASE WHEN p.prokind = 'a' THEN
          (SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
                  a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid,
@@ -141,12 +148,7 @@ class Resolver:
         self.functions_done: set[int] = set()
         self.relations_done: set[int] = set()
         self.admitted: set[str] = set()
-        version = connection.info.server_version
-        self.function_sql = FUNCTION.format(
-            body="coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)"
-            if version >= 140000
-            else "p.prosrc"
-        )
+        self.function_sql = FUNCTION
 
     def _oids(self, sql: str, params: Any) -> list[int]:
         return [int(row[0]) for row in self.connection.execute(sql, params).fetchall()]
@@ -236,7 +238,7 @@ class Resolver:
             elif language == "sql":
                 inner = Calls()
                 try:
-                    collect(parse(body or ""), inner)
+                    collect(sql_function_body(body or ""), inner)
                 except Refused as refusal:
                     raise Refused(f"{refusal} (in the body of {shown}{via})") from None
                 self._calls(inner, inside)

@@ -162,3 +162,32 @@ def plain_query(sql: str) -> Calls:
     calls = Calls()
     collect(statements, calls)
     return calls
+
+
+def sql_function_body(definition: str) -> list[Any]:
+    """The statements of a SQL function, from its CREATE FUNCTION (pg_get_functiondef): the
+    text of `AS '...'`, or the parsed body of `BEGIN ATOMIC ... END` or `RETURN expression` (as
+    the SELECT of that expression)."""
+    from pglast import ast
+
+    statements = parse(definition)
+    create = statements[0].stmt if len(statements) == 1 else None
+    if not isinstance(create, ast.CreateFunctionStmt):
+        raise Refused("refused: its definition does not read as one CREATE FUNCTION")
+    body = create.sql_body
+    if body is None:
+        for option in create.options or ():
+            if option.defname == "as" and isinstance(option.arg, tuple) and option.arg:
+                return list(parse(option.arg[0].sval))
+        raise Refused("refused: its body is not in its definition")
+    if isinstance(body, ast.ReturnStmt):
+        return [ast.SelectStmt(targetList=(ast.ResTarget(val=body.returnval),))]
+    found: list[Any] = []
+    pending: list[Any] = [body]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, tuple):
+            pending[:0] = list(item)
+        elif item is not None:
+            found.append(item)
+    return found
