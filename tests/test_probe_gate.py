@@ -1,4 +1,4 @@
-"""The probe gate (check/gate.py): a user's query is allowed by what it is, never refused by what
+"""The probe gate (check/gate/): a user's query is allowed by what it is, never refused by what
 it resembles. Against the real PostgreSQL the tests start, logging every statement
 (`log_statement=all`) with dblink installed: every probe the security review found, and more, is
 refused in one line with exit 3, and the server's log shows that none of them ran. On SQLite the
@@ -510,3 +510,42 @@ def test_the_sqlite_reader_runs_a_declared_query_through_the_gate(tmp_path: Path
         with pytest.raises(gate.QueryFailed, match="no such table: nowhere"):
             read("SELECT * FROM nowhere", "mix.yaml: queries.b")
     assert hashed(tmp_path) == before
+
+
+def test_a_sqlite_business_query_is_refused_naming_its_file_line_and_key(
+    run: Run, tmp_path: Path
+) -> None:
+    path = shop(tmp_path / "shop.db")
+    thresholds = thresholds_with(tmp_path, "SELECT load_extension('/tmp/nothing')")
+    before = hashed(tmp_path)
+    line = thresholds.read_text(encoding="utf-8").splitlines().index("business:") + 2
+    result = run(*FAST, "--db", path, "--thresholds", thresholds)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        f"capplan check: error: {thresholds}:{line}: business.active_clients.query: refused: a "
+        "query may only read tables and call deterministic functions, and this one calls "
+        "load_extension(), which is not a deterministic function\n"
+    )
+    assert hashed(tmp_path) == before
+
+
+# --- before anything is measured -----------------------------------------------------------------
+
+
+def test_a_postgresql_probe_that_is_no_plain_query_is_refused_before_connecting(
+    run: Run,
+) -> None:
+    # nothing listens on port 1: the refusal comes before any connection is tried
+    url = "postgresql://monitor:Not-to-be-shown@127.0.0.1:1/shop"
+    result = run(*FAST, "--db", url, "--db-probe", "COPY products TO PROGRAM 'id'")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        "capplan check: error: --db-probe COPY products TO PROGRAM 'id': refused: COPY is not a "
+        f"query; {gate.PLAIN}\n"
+    )
+
+
+def test_allow_privileged_role_needs_a_database(run: Run) -> None:
+    result = run(*FAST, "--allow-privileged-role")
+    assert result.exit_code == 3
+    assert "'--allow-privileged-role': it needs --db" in result.stderr

@@ -157,7 +157,7 @@ def holds_a_statement(sql: str) -> bool:
 def given_probe(probe: str, kind: str | None = None) -> str:
     """The probe, refused when it holds no statement to time (only spaces or comments), and for
     PostgreSQL (`kind` "postgres") when PostgreSQL's parser does not read it as one plain query
-    (check/gate.py): all before anything is measured."""
+    (check/gate/): all before anything is measured."""
     if not holds_a_statement(probe):
         raise InputError(
             "db_probe",

@@ -5,7 +5,7 @@ timeout) and is rolled back; a user's query is sent through the extended protoco
 which carries exactly one statement. The connection string may be a URI or a libpq keyword
 string; libpq's PG* environment variables fill in what it leaves out, as psql does.
 
-A user's query (--db-probe, a business query) first passes the probe gate (check/gate.py): one
+A user's query (--db-probe, a business query) first passes the probe gate (check/gate/): one
 plain query, a role that is not privileged, only harmless functions.
 """
 
@@ -272,7 +272,7 @@ def _admitted(
     business: dict[str, str],
     allow_privileged_role: bool,
 ) -> None:
-    """The probe gate (check/gate.py) for the user's queries: each is one plain query, the role
+    """The probe gate (check/gate/) for the user's queries: each is one plain query, the role
     is not privileged, and every function they can call is harmless; Refused (with the business
     key) or InputError (the role) otherwise. Nothing of them has run yet."""
     import psycopg
@@ -306,15 +306,6 @@ def snapshot(
 ) -> Snapshot:
     import psycopg
 
-    from capplan.check import gate
-
-    if probe is not None:
-        gate.plain_query(probe)  # refused before connecting
-    for key, sql in business.items():
-        try:
-            gate.plain_query(sql)
-        except Refused as refusal:
-            raise Refused(str(refusal), key) from None
     with connect(target) as connection:
         _admitted(connection, target, probe, business, allow_privileged_role)
         try:

@@ -3,7 +3,7 @@
 The file is opened through a `mode=ro` URI, so a missing file is never created. A database in
 WAL mode with no `-wal` file (nobody is writing it) is opened `immutable=1`, because a read-only
 connection would otherwise create `-wal` and `-shm` files beside it, and fail in a directory the
-checking user cannot write. User queries run under the probe gate's authorizer (check/gate.py),
+checking user cannot write. User queries run under the probe gate's authorizer (check/gate/),
 which lets them only read. Every statement that can take long (a user's query, a row count) is
 interrupted past the statement timeout that PostgreSQL gets too.
 """
@@ -147,7 +147,7 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
 def run_readonly(
     connection: sqlite3.Connection, sql: str, deadline: Deadline
 ) -> list[tuple[object, ...]]:
-    """One statement that may only read (the probe gate's authorizer, check/gate.py), within the
+    """One statement that may only read (the probe gate's authorizer, check/gate/), within the
     deadline; anything else or a second statement is Refused, a statement past the timeout
     TimedOut."""
     from capplan.check import gate
