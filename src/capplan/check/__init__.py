@@ -14,6 +14,7 @@ from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
 from capplan.metrics import Measurement, Metric, Status, evaluate, overall
 
 if TYPE_CHECKING:
+    from capplan.check.gate import Origin
     from capplan.check.targets import Database, Http
 
 # The labels capplan's own series carry: --label may not redefine them.
@@ -144,6 +145,8 @@ def run(
     db: Database | None = None,
     db_probe: str | None = None,
     schema: str | None = None,
+    allow_privileged_role: bool = False,
+    business_origins: Mapping[str, Origin] | None = None,
     labels: Mapping[str, str] | None = None,
     devices: Sequence[str] = (),
     nics: Sequence[str] = (),
@@ -156,7 +159,7 @@ def run(
     if db_probe is not None:
         from capplan.check.database import given_probe
 
-        given_probe(db_probe)  # refused before anything is measured
+        given_probe(db_probe, db.kind if db else None)  # refused before anything is measured
     before = io.counters() if interval > 0 else None
     cpu = host.cpu_percent(interval)  # waits the interval, over which I/O is measured too
     measurements: list[Measurement] = [
@@ -193,7 +196,15 @@ def run(
     if db is not None:
         from capplan.check import database
 
-        report = database.inspect(db, thresholds, probe=db_probe, requests=requests, schema=schema)
+        report = database.inspect(
+            db,
+            thresholds,
+            probe=db_probe,
+            requests=requests,
+            schema=schema,
+            allow_privileged_role=allow_privileged_role,
+            origins=business_origins,
+        )
         measurements += report.measurements
         missing = tuple(report.missing_indexes)
         notes += report.notes

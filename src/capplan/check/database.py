@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capplan.check.http import percentile
 from capplan.check.targets import Database
@@ -22,6 +22,9 @@ from capplan.config import CriticalIndex, ThresholdsConfig
 from capplan.errors import CapplanError, InputError
 from capplan.formulas import BYTES_PER_GB
 from capplan.metrics import Measurement
+
+if TYPE_CHECKING:
+    from capplan.check.gate import Origin
 
 STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
@@ -151,8 +154,10 @@ def holds_a_statement(sql: str) -> bool:
     return False
 
 
-def given_probe(probe: str) -> str:
-    """The probe, refused when it holds no statement to time (only spaces or comments)."""
+def given_probe(probe: str, kind: str | None = None) -> str:
+    """The probe, refused when it holds no statement to time (only spaces or comments), and for
+    PostgreSQL (`kind` "postgres") when PostgreSQL's parser does not read it as one plain query
+    (check/gate/): all before anything is measured."""
     if not holds_a_statement(probe):
         raise InputError(
             "db_probe",
@@ -160,6 +165,13 @@ def given_probe(probe: str) -> str:
             "refused: no query in it, only spaces or comments; give one query to time, such as "
             "SELECT count(*) FROM products",
         )
+    if kind == "postgres":
+        from capplan.check import gate
+
+        try:
+            gate.plain_query(probe)
+        except Refused as refusal:
+            raise InputError("db_probe", shown_query(probe), str(refusal)) from None
     return probe
 
 
@@ -226,12 +238,18 @@ def snapshot_of(
     requests: int,
     schema: str | None,
     business: dict[str, str],
+    allow_privileged_role: bool = False,
 ) -> Snapshot:
     if target.kind == "postgres":
         from capplan.check import postgres
 
         return postgres.snapshot(
-            target, probe=probe, requests=requests, schema=schema, business=business
+            target,
+            probe=probe,
+            requests=requests,
+            schema=schema,
+            business=business,
+            allow_privileged_role=allow_privileged_role,
         )
     from capplan.check import sqlite
 
@@ -247,13 +265,22 @@ def inspect(
     probe: str | None = None,
     requests: int = 20,
     schema: str | None = None,
+    allow_privileged_role: bool = False,
+    origins: Mapping[str, Origin] | None = None,
 ) -> DatabaseReport:
+    """`origins`: where each business query was given (the file and key, or the --set), for
+    the error that refuses one."""
     report = DatabaseReport()
     label = {"db": target.shown}
     business = {key: query.query for key, query in thresholds.business.items()}
     try:
         snapshot = snapshot_of(
-            target, probe=probe, requests=requests, schema=schema, business=business
+            target,
+            probe=probe,
+            requests=requests,
+            schema=schema,
+            business=business,
+            allow_privileged_role=allow_privileged_role,
         )
     except Unavailable as error:
         reason = target.scrub(str(error))
@@ -262,6 +289,9 @@ def inspect(
         return report
     except Refused as error:
         if error.key is not None:
+            origin = (origins or {}).get(error.key)
+            if origin is not None:
+                raise origin.error(target.scrub(str(error))) from None
             raise CapplanError(
                 f"thresholds business.{error.key}: {target.scrub(str(error))}"
             ) from None

@@ -4,6 +4,9 @@ Every transaction is `BEGIN READ ONLY` (and the session's default is read-only, 
 timeout) and is rolled back; a user's query is sent through the extended protocol (prepared),
 which carries exactly one statement. The connection string may be a URI or a libpq keyword
 string; libpq's PG* environment variables fill in what it leaves out, as psql does.
+
+A user's query (--db-probe, a business query) first passes the probe gate (check/gate/): one
+plain query, a role that is not privileged, only harmless functions.
 """
 
 from __future__ import annotations
@@ -262,6 +265,36 @@ def _index_usage(connection: psycopg.Connection[Any]) -> IndexUsage:
     return IndexUsage(since, unused, sequential)
 
 
+def _admitted(
+    connection: psycopg.Connection[Any],
+    target: Database,
+    probe: str | None,
+    business: dict[str, str],
+    allow_privileged_role: bool,
+) -> None:
+    """The probe gate (check/gate/) for the user's queries: each is one plain query, the role
+    is not privileged, and every function they can call is harmless; Refused (with the business
+    key) or InputError (the role) otherwise. Nothing of them has run yet."""
+    import psycopg
+
+    from capplan.check import gate
+
+    if probe is None and not business:
+        return
+    try:
+        gate.check_role(connection, target, allowed=allow_privileged_role)
+        resolver = gate.Resolver(connection)
+        if probe is not None:
+            resolver.admit(probe)
+        for key, sql in business.items():
+            try:
+                resolver.admit(sql)
+            except Refused as refusal:
+                raise Refused(str(refusal), key) from None
+    except psycopg.Error as error:
+        raise Unavailable(f"cannot read: {target.scrub(_message(error))}") from None
+
+
 def snapshot(
     target: Database,
     *,
@@ -269,10 +302,12 @@ def snapshot(
     requests: int,
     schema: str | None,
     business: dict[str, str],
+    allow_privileged_role: bool = False,
 ) -> Snapshot:
     import psycopg
 
     with connect(target) as connection:
+        _admitted(connection, target, probe, business, allow_privileged_role)
         try:
             found = connection.execute(
                 "SELECT pg_database_size(current_database()), current_schema()"

@@ -3,9 +3,9 @@
 The file is opened through a `mode=ro` URI, so a missing file is never created. A database in
 WAL mode with no `-wal` file (nobody is writing it) is opened `immutable=1`, because a read-only
 connection would otherwise create `-wal` and `-shm` files beside it, and fail in a directory the
-checking user cannot write. User queries run under an authorizer that lets them only read. Every
-statement that can take long (a user's query, a row count) is interrupted past the statement
-timeout that PostgreSQL gets too.
+checking user cannot write. User queries run under the probe gate's authorizer (check/gate/),
+which lets them only read. Every statement that can take long (a user's query, a row count) is
+interrupted past the statement timeout that PostgreSQL gets too.
 """
 
 from __future__ import annotations
@@ -34,13 +34,7 @@ from capplan.check.targets import Database
 NO_STATISTICS = "give --db-probe SQL to time a query (SQLite keeps no statistics)"
 WRITES = "refused: a query may only read, and this one would change the database"
 WAL_HEADER_VERSION = 2  # bytes 18 and 19 of the header: 1 rollback journal, 2 WAL
-# What a user's query may do: read tables and call functions, nothing else.
-READING = {
-    sqlite3.SQLITE_SELECT,
-    sqlite3.SQLITE_READ,
-    sqlite3.SQLITE_FUNCTION,
-    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
-}
+READS_ONLY = "a query may only read tables and call deterministic functions"
 
 
 class TimedOut(sqlite3.OperationalError):
@@ -153,17 +147,13 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
 def run_readonly(
     connection: sqlite3.Connection, sql: str, deadline: Deadline
 ) -> list[tuple[object, ...]]:
-    """One statement that may only read, within the deadline; a write or a second statement is
-    Refused, a statement past the timeout TimedOut."""
-    denied: list[int] = []
+    """One statement that may only read (the probe gate's authorizer, check/gate/), within the
+    deadline; anything else or a second statement is Refused, a statement past the timeout
+    TimedOut."""
+    from capplan.check import gate
 
-    def authorize(action: int, *_: object) -> int:
-        if action in READING:
-            return sqlite3.SQLITE_OK
-        denied.append(action)
-        return sqlite3.SQLITE_DENY
-
-    connection.set_authorizer(authorize)
+    denied: list[str] = []
+    connection.set_authorizer(gate.sqlite_authorizer(gate.sqlite_functions(), denied))
     try:
         with deadline.statement():
             return connection.execute(sql).fetchall()
@@ -172,7 +162,9 @@ def run_readonly(
             raise Refused("refused: more than one statement; give exactly one query") from None
         raise
     except sqlite3.DatabaseError as error:
-        if denied or getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY":
+        if denied:
+            raise Refused(f"refused: {READS_ONLY}, and this one {denied[0]}") from None
+        if getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY":
             raise Refused(WRITES) from None
         raise
     finally:

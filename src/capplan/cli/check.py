@@ -43,6 +43,7 @@ NEEDS = {
     "headers": ("--header", "urls", "--url"),
     "schema": ("--schema", "db", "--db"),
     "db_probe": ("--db-probe", "db", "--db"),
+    "allow_privileged_role": ("--allow-privileged-role", "db", "--db"),
     "log_format": ("--log-format", "access_logs", "--access-log"),
     "window": ("--window", "access_logs", "--access-log"),
     "top": ("--top", "access_logs", "--access-log"),
@@ -161,13 +162,26 @@ def check(
         typer.Option(
             "--db-probe",
             metavar="SQL",
-            help="One read-only SQL query to time --requests times for db_query_p95_ms (it wins "
-            "over pg_stat_statements). It runs in a read-only transaction that is rolled back; "
-            "a query that would write, or more than one statement, is refused; a run that takes "
-            "longer than 10 s is interrupted (db_query_p95_ms UNKNOWN).",
+            help="One SQL query to time --requests times for db_query_p95_ms (it wins over "
+            "pg_stat_statements). It must be one plain query (SELECT, VALUES, or WITH whose "
+            "parts are all SELECT) calling only immutable or stable functions (and random, "
+            "clock_timestamp ...), run by a role that is no superuser; anything else is refused "
+            "before it is sent (docs/probes.md). It runs in a read-only transaction that is "
+            "rolled back; a run that takes longer than 10 s is interrupted (db_query_p95_ms "
+            "UNKNOWN).",
             show_default=False,
         ),
     ] = None,
+    allow_privileged_role: Annotated[
+        bool,
+        typer.Option(
+            "--allow-privileged-role",
+            help="Run --db-probe and the business queries even when the PostgreSQL role is a "
+            "superuser or a member of pg_write_server_files, pg_execute_server_program or "
+            "pg_signal_backend: state that this is intended. Without it they are refused; "
+            "connect as a monitoring role (granted pg_monitor) instead.",
+        ),
+    ] = False,
     record: Annotated[
         bool,
         typer.Option("--record", help="Append every metric of this check to the history."),
@@ -250,7 +264,7 @@ def check(
     --format nagios
     """
     from capplan import check as checks
-    from capplan.check import targets
+    from capplan.check import gate, targets
     from capplan.output.check import check_report
 
     _refuse_alone(context, locals())
@@ -274,6 +288,14 @@ def check(
         db=targets.database(db[0]) if db else None,
         db_probe=db_probe,
         schema=schema,
+        allow_privileged_role=allow_privileged_role,
+        business_origins=gate.business_origins(
+            config.files[1] if config.files else None,
+            config.overrides,
+            list(config.thresholds.business),
+        )
+        if db and config.thresholds.business
+        else None,
         labels=checks.run_labels(labels or []),
         devices=devices or [],
         nics=nics or [],
