@@ -148,6 +148,7 @@ def run(
     devices: Sequence[str] = (),
     nics: Sequence[str] = (),
     access_logs: Sequence[AccessLog] = (),
+    exact_counts: bool = False,
 ) -> CheckResult:
     """Measure everything asked for and hold it against the thresholds. A path, URL or access
     log given twice is measured once."""
@@ -193,7 +194,14 @@ def run(
     if db is not None:
         from capplan.check import database
 
-        report = database.inspect(db, thresholds, probe=db_probe, requests=requests, schema=schema)
+        report = database.inspect(
+            db,
+            thresholds,
+            probe=db_probe,
+            requests=requests,
+            schema=schema,
+            exact_counts=exact_counts,
+        )
         measurements += report.measurements
         missing = tuple(report.missing_indexes)
         notes += report.notes
