@@ -139,8 +139,7 @@ def test_a_sqlite_row_count_past_the_timeout_is_unknown_alone(tmp_path: Path) ->
             deadline.close()
         assert (products.rows, products.reason) == (
             None,
-            "counting its rows took longer than 0.05 s, the statement timeout, and was "
-            "interrupted",
+            "counting its rows took longer than 0.05 s, the statement timeout, and was interrupted",
         )
         assert (vendors.name, vendors.rows) == ("vendors", 3)
         connection.set_trace_callback(None)
