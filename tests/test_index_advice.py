@@ -194,7 +194,7 @@ def test_every_suggestion_applies_to_a_copy_and_serves_its_lookup(
         for statement in suggested.values():
             copy.execute(statement)  # raises if it fails; autocommit, as CONCURRENTLY needs
             copy.execute(statement)  # IF NOT EXISTS: a second run changes nothing
-        valid = dict(
+        valid: dict[str, bool] = dict(
             copy.execute(
                 "SELECT c.relname, i.indisvalid FROM pg_index i"
                 " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(%s)",
