@@ -151,6 +151,7 @@ def run(
     devices: Sequence[str] = (),
     nics: Sequence[str] = (),
     access_logs: Sequence[AccessLog] = (),
+    exact_counts: bool = False,
 ) -> CheckResult:
     """Measure everything asked for and hold it against the thresholds. A path, URL or access
     log given twice is measured once."""
@@ -204,6 +205,7 @@ def run(
             schema=schema,
             allow_privileged_role=allow_privileged_role,
             origins=business_origins,
+            exact_counts=exact_counts,
         )
         measurements += report.measurements
         missing = tuple(report.missing_indexes)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from capplan.check.deadline import RunDeadline
 from capplan.check.http import percentile
 from capplan.check.targets import Database
 from capplan.config import CriticalIndex, ThresholdsConfig
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
 STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
 PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+NAME_BYTES = 63  # PostgreSQL's longest name (NAMEDATALEN - 1)
+ORDERING = re.compile(r"^((ASC|DESC)( NULLS (FIRST|LAST))?|NULLS (FIRST|LAST))?$", re.IGNORECASE)
+# How long one table may take to read (a count, or its size on disk), and to wait for a lock on
+# it, before it is reported UNKNOWN on its own and the check goes on with the next.
+TABLE_BUDGET_S = 5.0
+LOCK_TIMEOUT_S = 1.0
 
 
 class Unavailable(Exception):
@@ -45,14 +52,26 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Unusable:
+    """An index that cannot serve a critical index's lookup, and why (partial, invalid, ...)."""
+
+    name: str
+    columns: tuple[str, ...]  # its key columns
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Table:
     schema: str  # "main" for SQLite
     name: str
-    rows: int
+    rows: int | None  # None: not known, `reason` says why
     columns: tuple[str, ...]
-    indexes: tuple[tuple[str, ...], ...]  # the column lists of its indexes
+    indexes: tuple[tuple[str, ...], ...]  # the key columns of the indexes that serve lookups
     estimate: str = ""  # how the rows were estimated ("" when counted)
     stale: str = ""  # why that estimate cannot be trusted ("" when it can)
+    reason: str = ""  # why the rows are not known
+    unusable: tuple[Unusable, ...] = ()  # indexes that exist but serve no lookup
+    partitioned: bool = False  # a partitioned parent (PostgreSQL): no rows or index of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +105,8 @@ class Snapshot:
     timing: Timing
     usage: IndexUsage | None = None  # None: the database keeps no such statistics
     business: dict[str, float | str] = field(default_factory=dict)  # a figure, or why not
+    relations: frozenset[tuple[str, str]] = frozenset()  # (schema, name) of every relation
+    notes: tuple[str, ...] = ()  # what the backend wants said about its figures
 
     def label(self, table: Table) -> str:
         return f"{table.schema}.{table.name}" if self.qualified else table.name
@@ -190,17 +211,42 @@ def ident(name: str) -> str:
     return name if PLAIN_IDENTIFIER.match(name) else '"' + name.replace('"', '""') + '"'
 
 
+def free_name(name: str, taken: Iterable[str]) -> str:
+    """`name`, or the first of name_2, name_3, ... that no relation of the schema holds, within
+    PostgreSQL's 63 bytes for a name."""
+    used = set(taken)
+    candidate, number = name[:NAME_BYTES], 2
+    while candidate in used:
+        suffix = f"_{number}"
+        candidate, number = name[: NAME_BYTES - len(suffix)] + suffix, number + 1
+    return candidate
+
+
+def _column(column: str) -> str | None:
+    """A critical index's column as SQL (`created_at DESC`), or None when what follows the name
+    is not an ordering."""
+    name, _, order = column.strip().partition(" ")
+    if not ORDERING.match(" ".join(order.split())):
+        return None
+    return " ".join([ident(name), *order.upper().split()])
+
+
 def missing_indexes(
     wanted: Iterable[CriticalIndex], snapshot: Snapshot
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The critical indexes absent from tables that have all their columns, and notes on the
-    ones that could not be suggested (no such table, no such column).
+    ones that could not be suggested (no such table, no such column) or on indexes that exist
+    but do not serve the lookup.
 
-    An index is present when one of its table's indexes starts with its columns, in order,
-    whatever the index is called (a primary key or unique constraint counts too).
+    An index is present when one of its table's usable indexes (valid, not partial, a B-tree)
+    has key columns that start with its columns, in order, whatever the index is called (a
+    primary key or unique constraint counts too); INCLUDE columns do not count. A suggestion is
+    a statement that can be run as given on a live database: CONCURRENTLY where PostgreSQL
+    allows it, IF NOT EXISTS, and a name that no relation of the schema holds.
     """
     missing = []
     notes: dict[str, None] = {}
+    chosen: set[tuple[str, str]] = set()
     for spec in wanted:
         table = snapshot.find(spec.table)
         if table is None:
@@ -219,13 +265,38 @@ def missing_indexes(
             continue
         if any(existing[: len(columns)] == tuple(columns) for existing in table.indexes):
             continue
-        on = f"{ident(table.schema)}.{ident(table.name)}" if snapshot.qualified else table.name
+        sql_columns = [_column(column) for column in spec.columns]
+        if None in sql_columns:
+            notes[
+                f"{spec.name} not suggested: its columns {', '.join(spec.columns)} hold more "
+                "than a column name and ASC, DESC, NULLS FIRST or NULLS LAST"
+            ] = None
+            continue
+        for index in table.unusable:
+            if index.columns[: len(columns)] == tuple(columns):
+                notes[f"{index.name} on {label} does not count as {spec.name}: {index.why}"] = None
+        taken = {name for schema, name in snapshot.relations | chosen if schema == table.schema}
+        name = free_name(spec.name, taken)
+        chosen.add((table.schema, name))
+        if snapshot.qualified:
+            on = f"{ident(table.schema)}.{ident(table.name)}"
+            how = "INDEX" if table.partitioned else "INDEX CONCURRENTLY"
+            if table.partitioned:
+                notes[
+                    f"{name}: PostgreSQL cannot build an index CONCURRENTLY on the partitioned "
+                    f"table {label}; this statement blocks writes to it while it builds (or build "
+                    "it on each partition CONCURRENTLY and ATTACH each to an index ON ONLY the "
+                    "parent)"
+                ] = None
+        else:
+            on, how = ident(table.name), "INDEX"
         missing.append(
             {
-                "name": spec.name,
+                "name": name,
                 "table": label,
                 "columns": columns,
-                "create": f"CREATE INDEX {spec.name} ON {on} ({', '.join(spec.columns)});",
+                "create": f"CREATE {how} IF NOT EXISTS {ident(name)} ON {on} "
+                f"({', '.join(str(c) for c in sql_columns)});",
             }
         )
     return missing, list(notes)
@@ -239,6 +310,8 @@ def snapshot_of(
     schema: str | None,
     business: dict[str, str],
     allow_privileged_role: bool = False,
+    exact_counts: bool = False,
+    deadline: RunDeadline | None = None,
 ) -> Snapshot:
     if target.kind == "postgres":
         from capplan.check import postgres
@@ -250,12 +323,21 @@ def snapshot_of(
             schema=schema,
             business=business,
             allow_privileged_role=allow_privileged_role,
+            exact_counts=exact_counts,
+            deadline=deadline,
         )
     from capplan.check import sqlite
 
     if schema not in (None, "main"):
         raise InputError("schema", schema, "a SQLite database has one schema, main")
-    return sqlite.snapshot(target, probe=probe, requests=requests, business=business)
+    return sqlite.snapshot(
+        target, probe=probe, requests=requests, business=business, deadline=deadline
+    )
+
+
+def table_budget(deadline: RunDeadline | None) -> float:
+    """Seconds one table may take: TABLE_BUDGET_S, cut to what is left of the run."""
+    return TABLE_BUDGET_S if deadline is None else deadline.bound(TABLE_BUDGET_S)
 
 
 def inspect(
@@ -267,9 +349,13 @@ def inspect(
     schema: str | None = None,
     allow_privileged_role: bool = False,
     origins: Mapping[str, Origin] | None = None,
+    exact_counts: bool = False,
+    deadline: RunDeadline | None = None,
 ) -> DatabaseReport:
-    """`origins`: where each business query was given (the file and key, or the --set), for
-    the error that refuses one."""
+    """What the database says about itself, held as measurements. Row counts come from the
+    server's statistics unless `exact_counts` (PostgreSQL; SQLite counts, having no statistics
+    that a count could disturb); `deadline` bounds each table's read. `origins`: where each
+    business query was given (the file and key, or the --set), for the error that refuses one."""
     report = DatabaseReport()
     label = {"db": target.shown}
     business = {key: query.query for key, query in thresholds.business.items()}
@@ -281,6 +367,8 @@ def inspect(
             schema=schema,
             business=business,
             allow_privileged_role=allow_privileged_role,
+            exact_counts=exact_counts,
+            deadline=deadline,
         )
     except Unavailable as error:
         reason = target.scrub(str(error))
@@ -315,10 +403,11 @@ def inspect(
     else:
         report.notes.append(f"db_query_p95_ms: {timing.reason}")
     report.missing_indexes, notes = missing_indexes(thresholds.critical_indexes, snapshot)
-    report.notes += notes
+    report.notes += [*snapshot.notes, *notes]
     report.usage = snapshot.usage
     if snapshot.usage is None:
-        report.notes.append("index usage: SQLite keeps no statistics of index scans")
+        if not snapshot.qualified:
+            report.notes.append("index usage: SQLite keeps no statistics of index scans")
     else:
         report.measurements.append(
             Measurement(
@@ -344,7 +433,11 @@ def _table_measurements(
         detail = "; ".join(part for part in (table.estimate, table.stale) if part)
         measurements.append(
             Measurement(
-                "table_rows", table.rows, {**label, "table": snapshot.label(table)}, detail=detail
+                "table_rows",
+                table.rows,
+                {**label, "table": snapshot.label(table)},
+                detail=detail,
+                reason=table.reason,
             )
         )
         if table.stale:
@@ -352,7 +445,11 @@ def _table_measurements(
     products = snapshot.find("products")
     if products is not None:
         detail = "; ".join(part for part in (products.estimate, products.stale) if part)
-        measurements.append(Measurement("products_total", products.rows, label, detail=detail))
+        measurements.append(
+            Measurement(
+                "products_total", products.rows, label, detail=detail, reason=products.reason
+            )
+        )
     else:
         where = f" in schema {snapshot.schema}" if snapshot.qualified else ""
         notes.append(f"products_total: the database has no products table{where}")

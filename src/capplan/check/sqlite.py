@@ -26,13 +26,16 @@ from capplan.check.database import (
     Table,
     Timing,
     Unavailable,
+    Unusable,
     business_figures,
     timed,
 )
+from capplan.check.deadline import RunDeadline
 from capplan.check.targets import Database
 
 NO_STATISTICS = "give --db-probe SQL to time a query (SQLite keeps no statistics)"
 WRITES = "refused: a query may only read, and this one would change the database"
+HEADER = b"SQLite format 3\x00"  # the first 16 of a database's 100 header bytes
 WAL_HEADER_VERSION = 2  # bytes 18 and 19 of the header: 1 rollback journal, 2 WAL
 READS_ONLY = "a query may only read tables and call deterministic functions"
 
@@ -113,13 +116,18 @@ def bounded(connection: sqlite3.Connection) -> Iterator[Deadline]:
 
 
 def uri(path: Path) -> str:
-    """How to open the file so that nothing is written or created."""
+    """How to open the file so that nothing is written or created. A file that does not start
+    with SQLite's header is not a database (SQLite would read an empty file as an empty one)."""
     query = "mode=ro"
     try:
         with path.open("rb") as stream:
-            header = stream.read(20)
+            header = stream.read(100)
     except OSError as error:
         raise Unavailable(f"cannot read {path}: {error.strerror or error}") from None
+    if not header:
+        raise Unavailable("an empty file (0 bytes), not a SQLite database")
+    if not header.startswith(HEADER) or len(header) < 100:
+        raise Unavailable("not a SQLite database: the file does not start with SQLite's header")
     wal = len(header) == 20 and header[18] == header[19] == WAL_HEADER_VERSION
     if wal and not Path(f"{path}-wal").exists():
         query = "immutable=1"
@@ -175,8 +183,13 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def read_tables(connection: sqlite3.Connection, deadline: Deadline) -> list[Table]:
-    """Every table with its rows (each count within the deadline), columns and indexes."""
+def read_tables(
+    connection: sqlite3.Connection, deadline: Deadline, run: RunDeadline | None = None
+) -> list[Table]:
+    """Every table with its rows, columns and indexes; a table whose count passes the statement
+    timeout (cut to what is left of the run) is UNKNOWN on its own, and the others are still
+    counted."""
+    limit = deadline.seconds
     names = [
         row[0]
         for row in connection.execute(
@@ -187,46 +200,73 @@ def read_tables(connection: sqlite3.Connection, deadline: Deadline) -> list[Tabl
     tables = []
     for name in names:
         quoted = _q(name)
+        rows: int | None = None
+        reason = ""
+        deadline.seconds = min(limit, database.table_budget(run)) if run else limit
         try:
             with deadline.statement():
-                rows = connection.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0][0]
+                rows = int(connection.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0][0])
         except TimedOut as error:
-            raise Unavailable(f"counting the rows of {name} {error}") from None
+            reason = f"counting its rows {error}"
         info = connection.execute(f"PRAGMA table_info({quoted})").fetchall()
-        indexes = [
-            tuple(str(i[2]) for i in connection.execute(f"PRAGMA index_info({_q(index[1])})"))
-            for index in connection.execute(f"PRAGMA index_list({quoted})")
-        ]
+        indexes = []
+        unusable = []
+        for index in connection.execute(f"PRAGMA index_list({quoted})"):
+            # its columns (SQLite has no INCLUDE columns); an expression is None
+            key = tuple(str(i[2] or "") for i in connection.execute(
+                f"PRAGMA index_info({_q(index[1])})"
+            ))  # fmt: skip
+            if index[4]:  # partial: it holds only the rows of its WHERE
+                unusable.append(Unusable(str(index[1]), key, "it is partial (WHERE ...)"))
+            else:
+                indexes.append(key)
         # an INTEGER PRIMARY KEY is the rowid itself, with no index of its own
         key = tuple(str(c[1]) for c in sorted(info, key=lambda c: c[5]) if c[5])
         if key:
             indexes.append(key)
         columns = tuple(str(c[1]) for c in info)
-        tables.append(Table("main", name, int(rows), columns, tuple(indexes)))
+        tables.append(
+            Table(
+                "main", name, rows, columns, tuple(indexes), reason=reason,
+                unusable=tuple(unusable),
+            )
+        )  # fmt: skip
+    deadline.seconds = limit
     return tables
 
 
 def snapshot(
-    target: Database, *, probe: str | None, requests: int, business: dict[str, str]
+    target: Database,
+    *,
+    probe: str | None,
+    requests: int,
+    business: dict[str, str],
+    deadline: RunDeadline | None = None,
 ) -> Snapshot:
-    with connect(target.path) as connection, bounded(connection) as deadline:
+    with connect(target.path) as connection, bounded(connection) as bound:
         try:
             page_count = connection.execute("PRAGMA page_count").fetchone()[0]
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-            tables = read_tables(connection, deadline)
+            tables = read_tables(connection, bound, deadline)
+            relations = frozenset(
+                ("main", str(row[0]))
+                for row in connection.execute("SELECT name FROM sqlite_master")
+            )
         except sqlite3.Error as error:
             raise Unavailable(f"cannot read: {error}") from None
         timing = Timing(None, reason=NO_STATISTICS)
         if probe is not None:
             try:
-                p95 = timed(lambda: run_readonly(connection, probe, deadline), requests)
+                p95 = timed(lambda: run_readonly(connection, probe, bound), requests)
                 timing = Timing(p95, detail=f"--db-probe run {requests} times")
             except TimedOut as error:
                 timing = Timing(None, reason=f"--db-probe {error}", failed=True)
             except sqlite3.Error as error:
                 timing = Timing(None, reason=f"--db-probe failed: {error}", failed=True)
         figures = business_figures(
-            lambda sql: run_readonly(connection, sql, deadline), business, sqlite3.Error, str
+            lambda sql: run_readonly(connection, sql, bound), business, sqlite3.Error, str
         )
     size = page_count * page_size
-    return Snapshot(size, "main", False, tuple(tables), None, timing, None, figures)
+    return Snapshot(
+        size, "main", False, tuple(tables), None, timing, None, figures, relations=relations
+    )

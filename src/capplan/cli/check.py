@@ -44,6 +44,7 @@ NEEDS = {
     "schema": ("--schema", "db", "--db"),
     "db_probe": ("--db-probe", "db", "--db"),
     "allow_privileged_role": ("--allow-privileged-role", "db", "--db"),
+    "exact_counts": ("--exact-counts", "db", "--db"),
     "log_format": ("--log-format", "access_logs", "--access-log"),
     "window": ("--window", "access_logs", "--access-log"),
     "top": ("--top", "access_logs", "--access-log"),
@@ -182,6 +183,16 @@ def check(
             "connect as a monitoring role (granted pg_monitor) instead.",
         ),
     ] = False,
+    exact_counts: Annotated[
+        bool,
+        typer.Option(
+            "--exact-counts",
+            help="Count each PostgreSQL table's rows with count(*) instead of reading the "
+            "estimate that the server's statistics keep. Those scans show in the tables' "
+            "seq_scan and idx_scan afterwards, and the output says so. SQLite is always "
+            "counted.",
+        ),
+    ] = False,
     record: Annotated[
         bool,
         typer.Option("--record", help="Append every metric of this check to the history."),
@@ -300,6 +311,7 @@ def check(
         devices=devices or [],
         nics=nics or [],
         access_logs=logs_read,
+        exact_counts=exact_counts,
     )
     if record:
         import datetime as dt
