@@ -14,6 +14,7 @@ from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
 from capplan.metrics import Measurement, Metric, Status, evaluate, overall
 
 if TYPE_CHECKING:
+    from capplan.check.deadline import RunDeadline
     from capplan.check.targets import Database, Http
 
 # The labels capplan's own series carry: --label may not redefine them.
@@ -148,9 +149,15 @@ def run(
     devices: Sequence[str] = (),
     nics: Sequence[str] = (),
     access_logs: Sequence[AccessLog] = (),
+    deadline: RunDeadline | None = None,
 ) -> CheckResult:
     """Measure everything asked for and hold it against the thresholds. A path, URL or access
-    log given twice is measured once."""
+    log given twice is measured once.
+
+    With a `deadline`, each target takes its time limits from what is left of it: what it stops
+    is UNKNOWN with the reason, and what was measured keeps its figures. The local targets (the
+    access logs) are measured before the remote ones, so that a slow endpoint cannot starve them;
+    the figures are listed in the usual order all the same."""
     from capplan.check import host, io
 
     if db_probe is not None:
@@ -167,14 +174,7 @@ def run(
         *io.rates(before, io.counters(), devices=devices, nics=nics),
     ]
     notes: list[str] = []
-    if uploads is not None:
-        from capplan.check import uploads as uploads_probe
-
-        measurements += uploads_probe.measure(uploads)
-    for url in {target.shown: target for target in urls}.values():
-        from capplan.check import http
-
-        measurements += http.probe(url, requests, timeout)
+    logs: list[Measurement] = []
     for access_log in {given.path: given for given in access_logs}.values():
         from capplan.check import access_log as log
 
@@ -184,16 +184,28 @@ def run(
             top=access_log.top,
             log_format=access_log.log_format,
             now=dt.datetime.now(dt.timezone.utc),
+            deadline=deadline,
         )
-        measurements += found
+        logs += found
         notes += log_notes
+    if uploads is not None:
+        from capplan.check import uploads as uploads_probe
+
+        measurements += uploads_probe.measure(uploads)
+    for url in {target.shown: target for target in urls}.values():
+        from capplan.check import http
+
+        measurements += http.probe(url, requests, timeout, deadline)
+    measurements += logs
     missing: tuple[dict[str, Any], ...] = ()
     unused: tuple[dict[str, Any], ...] = ()
     sequential: tuple[dict[str, Any], ...] = ()
     if db is not None:
         from capplan.check import database
 
-        report = database.inspect(db, thresholds, probe=db_probe, requests=requests, schema=schema)
+        report = database.inspect(
+            db, thresholds, probe=db_probe, requests=requests, schema=schema, deadline=deadline
+        )
         measurements += report.measurements
         missing = tuple(report.missing_indexes)
         notes += report.notes

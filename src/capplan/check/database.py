@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from capplan.check.deadline import RunDeadline
 from capplan.check.http import percentile
 from capplan.check.targets import Database
 from capplan.config import CriticalIndex, ThresholdsConfig
@@ -247,6 +248,7 @@ def inspect(
     probe: str | None = None,
     requests: int = 20,
     schema: str | None = None,
+    deadline: RunDeadline | None = None,
 ) -> DatabaseReport:
     report = DatabaseReport()
     label = {"db": target.shown}
