@@ -176,12 +176,12 @@ def probe(
     times: list[float] = []
     problems: dict[str, int] = {}
     for done in range(requests):
-        answer = None
-        if deadline is None or not deadline.passed:
-            limit = timeout if deadline is None else deadline.bound(timeout)
-            answer = one(target, timeout, limit)
-        if answer is None or answer.cut:
-            assert deadline is not None
+        if deadline is not None and deadline.passed:
+            when = f"after {done} of {requests} requests" if done else "before it was measured"
+            yield from _stopped(labels, f"{deadline.reached} {when}")
+            return
+        answer = one(target, timeout, None if deadline is None else deadline.bound(timeout))
+        if answer.cut and deadline is not None:  # only the deadline cuts a request short
             yield from _stopped(labels, f"{deadline.reached} after {done} of {requests} requests")
             return
         if answer.ms is not None:
@@ -211,8 +211,3 @@ def _stopped(labels: dict[str, str], reason: str) -> Iterator[Measurement]:
     """A target the deadline stopped: none of its figures, each UNKNOWN with the reason."""
     for name in FIGURES:
         yield Measurement(name, None, labels, reason=reason)
-
-
-def not_reached(target: Http, deadline: RunDeadline) -> Iterator[Measurement]:
-    """A target that the run's deadline left no time for."""
-    return _stopped({"url": target.shown}, f"{deadline.reached} before it was measured")
