@@ -25,7 +25,7 @@ from pathlib import Path
 from capplan import history_csv
 from capplan import history_store as store
 from capplan.atomic import TEMP_SUFFIX
-from capplan.durations import LONGEST
+from capplan.durations import LONGEST, LONGEST_TEXT
 from capplan.errors import CapplanError, ConfigError, InputError
 from capplan.formulas import DAYS_PER_MONTH
 from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
@@ -88,7 +88,7 @@ def parse_age(text: str, subject: str) -> dt.timedelta | None:
         return None
     days = int(digits) * AGE_UNITS[unit] if len(digits) <= 9 else math.inf
     if days > LONGEST_AGE.days:
-        raise InputError(subject, text, "expected an age of at most 100 years (36500d)")
+        raise InputError(subject, text, f"expected an age of at most {LONGEST_TEXT}")
     return dt.timedelta(days=days)
 
 
