@@ -237,8 +237,8 @@ def test_a_binary_file_as_access_log_is_unknown_naming_the_file_and_format(
 def test_a_log_read_with_the_wrong_format_is_unknown(
     run: Run, tmp_path: Path, now: dt.datetime
 ) -> None:
-    log = tmp_path / "access.log"
-    log.write_text("".join(line(now - dt.timedelta(seconds=s)) for s in (30, 20)), "utf-8")
+    log = tmp_path / "access.log"  # a line from before the window: the log covers all of it
+    log.write_text("".join(line(now - dt.timedelta(seconds=s)) for s in (900, 30, 20)), "utf-8")
     _, report, _ = report_of(run, "--access-log", log, "--log-format", "apache")
     assert access_metrics(report)["access_requests_per_second"] == (
         None,
@@ -253,7 +253,10 @@ def test_a_log_with_good_and_bad_lines_and_an_empty_log_keep_working(
     run: Run, tmp_path: Path, now: dt.datetime
 ) -> None:
     mixed = tmp_path / "mixed.log"
-    mixed.write_text(line(now - dt.timedelta(seconds=9)) + "garbage\n" * 5, "utf-8")
+    mixed.write_text(
+        line(now - dt.timedelta(hours=1)) + line(now - dt.timedelta(seconds=9)) + "garbage\n" * 5,
+        "utf-8",
+    )
     _, report, _ = report_of(run, "--access-log", mixed)
     assert access_metrics(report) == {
         "access_requests_per_second": (approx(1 / 300), "OK", ""),

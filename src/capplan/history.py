@@ -25,6 +25,7 @@ from pathlib import Path
 
 from capplan import atomic, history_csv
 from capplan import history_store as store
+from capplan.durations import LONGEST, LONGEST_TEXT
 from capplan.errors import CapplanError, ConfigError, InputError
 from capplan.formulas import DAYS_PER_MONTH
 from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
@@ -32,7 +33,7 @@ from capplan.metrics import METRICS, Metric, Status, label_text
 
 HISTORY_ENV = "CAPPLAN_HISTORY"
 AGE_UNITS = {"h": 1 / 24, "d": 1, "w": 7, "m": DAYS_PER_MONTH, "y": 365}
-LONGEST_AGE = dt.timedelta(days=36_500)  # 100 years
+LONGEST_AGE = LONGEST  # every duration option's bound: capplan.durations
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ def parse_age(text: str, subject: str) -> dt.timedelta | None:
         return None
     days = int(digits) * AGE_UNITS[unit] if len(digits) <= 9 else math.inf
     if days > LONGEST_AGE.days:
-        raise InputError(subject, text, "expected an age of at most 100 years (36500d)")
+        raise InputError(subject, text, f"expected an age of at most {LONGEST_TEXT}")
     return dt.timedelta(days=days)
 
 

@@ -154,6 +154,8 @@ def _access_log_metrics() -> tuple[MetricSpec, ...]:
                    prometheus="active_sessions"),
         MetricSpec("access_malformed_lines", COUNT, "Lines of the log that could not be read",
                    prometheus="access_malformed_lines"),
+        MetricSpec("access_future_lines", COUNT, "Lines of the log stamped after now, left out",
+                   prometheus="access_future_lines"),
     )  # fmt: skip
 
 

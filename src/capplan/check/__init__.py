@@ -14,6 +14,7 @@ from capplan.config import InfraTier, ThresholdsConfig, TiersConfig
 from capplan.metrics import Measurement, Metric, Status, evaluate, overall
 
 if TYPE_CHECKING:
+    from capplan.check.deadline import RunDeadline
     from capplan.check.gate import Origin
     from capplan.check.targets import Database, Http
 
@@ -152,9 +153,15 @@ def run(
     nics: Sequence[str] = (),
     access_logs: Sequence[AccessLog] = (),
     exact_counts: bool = False,
+    deadline: RunDeadline | None = None,
 ) -> CheckResult:
     """Measure everything asked for and hold it against the thresholds. A path, URL or access
-    log given twice is measured once."""
+    log given twice is measured once.
+
+    With a `deadline`, each target takes its time limits from what is left of it: what it stops
+    is UNKNOWN with the reason, and what was measured keeps its figures. The local targets (the
+    access logs) are measured before the remote ones, so that a slow endpoint cannot starve them;
+    the figures are listed in the usual order all the same."""
     from capplan.check import host, io
 
     if db_probe is not None:
@@ -171,14 +178,7 @@ def run(
         *io.rates(before, io.counters(), devices=devices, nics=nics),
     ]
     notes: list[str] = []
-    if uploads is not None:
-        from capplan.check import uploads as uploads_probe
-
-        measurements += uploads_probe.measure(uploads)
-    for url in {target.shown: target for target in urls}.values():
-        from capplan.check import http
-
-        measurements += http.probe(url, requests, timeout)
+    logs: list[Measurement] = []
     for access_log in {given.path: given for given in access_logs}.values():
         from capplan.check import access_log as log
 
@@ -188,9 +188,19 @@ def run(
             top=access_log.top,
             log_format=access_log.log_format,
             now=dt.datetime.now(dt.timezone.utc),
+            deadline=deadline,
         )
-        measurements += found
+        logs += found
         notes += log_notes
+    if uploads is not None:
+        from capplan.check import uploads as uploads_probe
+
+        measurements += uploads_probe.measure(uploads)
+    for url in {target.shown: target for target in urls}.values():
+        from capplan.check import http
+
+        measurements += http.probe(url, requests, timeout, deadline)
+    measurements += logs
     missing: tuple[dict[str, Any], ...] = ()
     unused: tuple[dict[str, Any], ...] = ()
     sequential: tuple[dict[str, Any], ...] = ()
@@ -206,6 +216,7 @@ def run(
             allow_privileged_role=allow_privileged_role,
             origins=business_origins,
             exact_counts=exact_counts,
+            deadline=deadline,
         )
         measurements += report.measurements
         missing = tuple(report.missing_indexes)

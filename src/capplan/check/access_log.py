@@ -5,26 +5,42 @@ time, and active sessions.
 Only the end of the file that the window needs is read: blocks are read backwards from the end
 until a line is older than the window (less a minute of slack, for lines written out of order),
 so a 10 GB log costs what its last minutes cost. When the window reaches past the beginning of
-the file, the rotated file beside it (`access.log.1`) is read too. A line that cannot be read is
-counted, never fatal.
+the file, its older rotations are read in turn (`access.log.1`, `access.log.2.gz`, ...: gzip is
+told by its content, and read forwards, skipping whole blocks older than the window) until one
+covers the window's start. What could not be read is said in a note, never left out in silence.
+A log that covers less than the window gives its rates over the part it covers, with a note.
+A line that cannot be read is counted, never fatal; a line stamped in the future (more than a
+minute after now) is left out and counted apart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gzip
+import math
 import re
 import statistics
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from capplan import durations
 from capplan.check.http import percentile
 from capplan.errors import InputError
 from capplan.metrics import Measurement
 
+if TYPE_CHECKING:
+    from capplan.check.deadline import RunDeadline
+
 BLOCK = 256 * 1024
 SLACK_S = 60  # lines are written when a request ends: a little out of order
+FUTURE_SKEW_S = 60  # a line stamped later than this after now is in the future: left out
+GZIP_MAGIC = b"\x1f\x8b"
+ROTATED = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)(?:\.gz)?$")  # access.log.3, access.log.3.gz
 CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
 _COMBINED = (
     r'^(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
@@ -46,19 +62,14 @@ FORMAT_NAMES = {
     "apache": "Apache combined with %D",
 }
 DURATIONS = {"seconds": 1000.0, "ms": 1.0, "microseconds": 0.001, "duration": 0.0}
-WINDOW = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 NUMBER = re.compile(r"^\d+$")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 HEX_RUN = re.compile(r"[0-9a-fA-F]{16,}")
 
 
 def window_seconds(text: str) -> int:
-    """--window: 30s, 5m, 1h, 1d."""
-    match = WINDOW.match(text)
-    if match is None or int(match[1]) == 0:
-        raise InputError("window", text, "expected a duration such as 30s, 5m, 1h")
-    return int(match[1]) * UNITS_S[match[2]]
+    """--window: 30s, 5m, 1h, 1d, at most capplan.durations.LONGEST."""
+    return durations.seconds(text, "window")
 
 
 def pattern(log_format: str) -> re.Pattern[str]:
@@ -106,20 +117,58 @@ def endpoint(request: str) -> str:
 class Tally:
     requests: int = 0
     malformed: int = 0
-    read: int = 0  # lines that matched the format, in the window or before it
+    read: int = 0  # lines that matched the format, in the window or not
     endpoints: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     clients: set[str] = field(default_factory=set)
     durations_ms: list[float] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    covered: bool = False  # a line before the window's start was read: the log covers it whole
+    oldest: float | None = None  # the oldest moment counted in the window
+    future: int = 0  # lines stamped after now (beyond FUTURE_SKEW_S): left out
+    latest_future: float | None = None
+    left_out: list[str] = field(default_factory=list)  # why older files were not read
+
+    def add(self, other: Tally) -> None:
+        """Take in what one file held."""
+        self.requests += other.requests
+        self.malformed += other.malformed
+        self.read += other.read
+        self.endpoints.update(other.endpoints)
+        self.statuses.update(other.statuses)
+        self.clients |= other.clients
+        self.durations_ms += other.durations_ms
+        self.covered = self.covered or other.covered
+        self.oldest = _known(min, self.oldest, other.oldest)
+        self.future += other.future
+        self.latest_future = _known(max, self.latest_future, other.latest_future)
 
 
-def lines_backwards(path: Path) -> Iterator[bytes]:
+def _known(pick: Callable[..., float | None], *values: float | None) -> float | None:
+    """The least or the greatest of the values that are known."""
+    return pick((value for value in values if value is not None), default=None)
+
+
+class DeadlinePassed(Exception):
+    """The run's deadline passed while a file was read: says which."""
+
+
+def _due(deadline: RunDeadline) -> None:
+    if deadline.passed:
+        raise DeadlinePassed(deadline.reached)
+
+
+Tick = Callable[[], None]  # called before each block is read: raises DeadlinePassed when due
+
+
+def lines_backwards(path: Path, tick: Tick | None = None) -> Iterator[bytes]:
     """The file's lines, last first, read in blocks from the end."""
     with path.open("rb") as stream:
         position = stream.seek(0, 2)
         rest = b""
         while position > 0:
+            if tick is not None:
+                tick()
             size = min(BLOCK, position)
             position -= size
             stream.seek(position)
@@ -128,6 +177,23 @@ def lines_backwards(path: Path) -> Iterator[bytes]:
             rest = lines[0]
             yield from reversed(lines[1:])
         yield rest
+
+
+def blocks_forward(path: Path, tick: Tick | None = None) -> Iterator[list[bytes]]:
+    """A gzip file's lines, first first, a decompressed block of them at a time."""
+    with gzip.open(path, "rb") as stream:
+        rest = b""
+        while True:
+            if tick is not None:
+                tick()
+            block = stream.read(BLOCK)
+            if not block:
+                break
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            yield lines
+        if rest:
+            yield [rest]
 
 
 class _Times:
@@ -143,42 +209,155 @@ class _Times:
         return found
 
 
-def read(path: Path, compiled: re.Pattern[str], start: float) -> Tally:
-    """Every line of the log (and of its rotated predecessor) from `start` on."""
+def is_gzip(path: Path) -> bool:
+    """Content decides, not the name."""
+    with path.open("rb") as stream:
+        return stream.read(2) == GZIP_MAGIC
+
+
+def rotations(path: Path) -> Iterator[Path]:
+    """The files older than `path` in its numbered rotation series, newest first: for access.log,
+    access.log.1, access.log.2.gz, access.log.3.gz, ... (each plain or gzip, as logrotate leaves
+    them with or without delaycompress), up to the first number missing. For access.log.2.gz,
+    the series goes on from access.log.3."""
+    numbered = ROTATED.match(path.name)
+    base, number = (numbered["base"], int(numbered["n"])) if numbered else (path.name, 0)
+    while True:
+        number += 1
+        found = [
+            candidate
+            for candidate in (
+                path.with_name(f"{base}.{number}"),
+                path.with_name(f"{base}.{number}.gz"),
+            )
+            if candidate.is_file()
+        ]
+        if not found:
+            return
+        yield found[0]  # both while logrotate compresses: the plain one is whole
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    compiled: re.Pattern[str]
+    start: float  # the window's first moment (epoch seconds)
+    latest: float  # a line stamped after this is in the future
+    parse_time: _Times
+
+
+def read(
+    path: Path,
+    compiled: re.Pattern[str],
+    start: float,
+    *,
+    latest: float = math.inf,
+    tick: Tick | None = None,
+) -> Tally:
+    """Every line of the log from `start` to `latest`, and of the rotated files before it as far
+    as the window reaches: the log itself must be readable (OSError), an older file that cannot
+    be read ends the series with a word in `left_out`."""
     tally = Tally()
-    parse_time = _Times()
-    for source in (path, path.with_name(path.name + ".1")):
-        if source != path and not source.is_file():
-            break
+    window = _Window(compiled, start, latest, _Times())
+    tally.files.append(str(path))
+    tally.add(_read_file(path, window, tick))
+    for source in rotations(path):
+        if tally.covered:
+            break  # the window starts within the files read
+        try:
+            found = _read_file(source, window, tick)
+        except (OSError, EOFError, zlib.error) as error:
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            tally.left_out.append(f"{source.name} could not be read ({reason})")
+            return tally
         tally.files.append(str(source))
-        if _read_one(source, compiled, start, tally, parse_time):
-            break  # the window starts within this file
+        tally.add(found)
+    if not tally.covered:
+        tally.left_out += _others(path, tally.files)
     return tally
 
 
-def _read_one(
-    source: Path, compiled: re.Pattern[str], start: float, tally: Tally, parse_time: _Times
-) -> bool:
-    """Count the lines of one file from `start` on; True when an older line was reached."""
-    for raw in lines_backwards(source):
-        if not raw.strip():
-            continue
-        match = compiled.match(raw.decode("utf-8", "replace"))
-        if match is None:
-            tally.malformed += 1
-            continue
-        try:
-            moment = parse_time(match["time"])
-        except ValueError:
-            tally.malformed += 1
-            continue
-        tally.read += 1
-        if moment < start - SLACK_S:
-            return True
-        if moment < start:
-            continue
-        _count(match, tally)
+def _others(path: Path, read_files: list[str]) -> list[str]:
+    """Files beside the log that look like its older rotations but are not in its numbered
+    series (dateext names, a gap in the numbers): named, never read in silence."""
+    numbered = ROTATED.match(path.name)
+    base = numbered["base"] if numbered else path.name
+    done = {Path(name).name for name in read_files}
+    try:
+        names = sorted(
+            entry.name
+            for entry in path.parent.iterdir()
+            if entry.name.startswith(base) and entry.name not in done and entry.is_file()
+        )
+    except OSError:
+        return []
+    if not names:
+        return []
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return [f"not read: {shown} (rotations are followed by number: {base}.1, {base}.2.gz, ...)"]
+
+
+def _read_file(source: Path, window: _Window, tick: Tick | None) -> Tally:
+    try:
+        return _read_lines(source, window, tick)
+    except DeadlinePassed as stop:
+        raise DeadlinePassed(f"{stop} while reading {source.name}") from None
+
+
+def _read_lines(source: Path, window: _Window, tick: Tick | None) -> Tally:
+    tally = Tally()
+    if is_gzip(source):
+        for lines in blocks_forward(source, tick):
+            if _before(lines, window):
+                tally.read += 1
+                tally.covered = True
+                continue  # the whole block is older than the window: skipped unparsed
+            for raw in lines:
+                _take(raw, window, tally)
+        return tally
+    for raw in lines_backwards(source, tick):
+        moment = _take(raw, window, tally)
+        if moment is not None and moment < window.start - SLACK_S:
+            break  # older than the window and its slack: the rest of the file is older still
+    return tally
+
+
+def _before(lines: list[bytes], window: _Window) -> bool:
+    """Whether the last line of a block that can be read is older than the window and its
+    slack, so that the block can be skipped."""
+    for raw in reversed(lines):
+        match = window.compiled.match(raw.decode("utf-8", "replace"))
+        if match is not None:
+            try:
+                return window.parse_time(match["time"]) < window.start - SLACK_S
+            except ValueError:
+                continue
     return False
+
+
+def _take(raw: bytes, window: _Window, tally: Tally) -> float | None:
+    """Count one line: in the window, before it, or in the future; the moment it is stamped with
+    (None for a blank line or one that cannot be read)."""
+    if not raw.strip():
+        return None
+    match = window.compiled.match(raw.decode("utf-8", "replace"))
+    if match is None:
+        tally.malformed += 1
+        return None
+    try:
+        moment = window.parse_time(match["time"])
+    except ValueError:
+        tally.malformed += 1
+        return None
+    tally.read += 1
+    if moment < window.start:
+        tally.covered = True
+    elif moment > window.latest:
+        tally.future += 1
+        tally.latest_future = _known(max, tally.latest_future, moment)
+    else:
+        tally.oldest = moment if tally.oldest is None else min(tally.oldest, moment)
+        _count(match, tally)
+    return moment
 
 
 def _count(match: re.Match[str], tally: Tally) -> None:
@@ -199,27 +378,58 @@ def _count(match: re.Match[str], tally: Tally) -> None:
 
 
 def measure(
-    path: Path, *, window: int, top: int, log_format: str, now: dt.datetime
+    path: Path,
+    *,
+    window: int,
+    top: int,
+    log_format: str,
+    now: dt.datetime,
+    deadline: RunDeadline | None = None,
 ) -> tuple[list[Measurement], list[str]]:
-    """The access log's metrics and notes for the `window` seconds up to `now`."""
+    """The access log's metrics and notes for the `window` seconds up to `now`.
+
+    The rates are over the part of the window that the log covers: all of it when a line older
+    than the window was read, else from the oldest line read (a log younger than the window).
+    Lines stamped more than FUTURE_SKEW_S after `now` are left out and counted apart."""
     compiled = pattern(log_format)
     labels = {"log": str(path)}
     if not path.is_file():
         reason = "no such file" if not path.exists() else "not a file"
         return [Measurement("access_requests_per_second", None, labels, reason=reason)], []
+    if deadline is not None and deadline.passed:
+        return _stopped(labels, f"{deadline.reached} before it was read"), []
+    tick = None if deadline is None else functools.partial(_due, deadline)
+    end = now.timestamp()
     try:
-        tally = read(path, compiled, now.timestamp() - window)
-    except OSError as error:
-        reason = f"cannot read: {error.strerror or error}"
-        return [Measurement("access_requests_per_second", None, labels, reason=reason)], []
+        tally = read(path, compiled, end - window, latest=end + FUTURE_SKEW_S, tick=tick)
+    except DeadlinePassed as stop:
+        return _stopped(labels, str(stop)), []
+    except (OSError, EOFError, zlib.error) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        return [
+            Measurement("access_requests_per_second", None, labels, reason=f"cannot read: {reason}")
+        ], []
     if tally.malformed and not tally.read:
         return _unreadable(path, tally, log_format), []
-    span = f"the last {window // 60} min" if window % 60 == 0 else f"the last {window} s"
-    files = " and ".join(Path(f).name for f in tally.files)
+    span = f"the last {_length(window)}"
+    covered = float(window)
+    notes = []
+    if not tally.covered and tally.oldest is not None:
+        covered = max(1.0, end - tally.oldest)
+        first = dt.datetime.fromtimestamp(tally.oldest, dt.timezone.utc)
+        span = f"the {_length(covered)} of the last {_length(window)} that the log covers"
+        notes.append(
+            f"{path}: the log covers {_length(covered)} of the {_length(window)} window (from "
+            f"its first line, {first:%Y-%m-%d %H:%M:%S} UTC): the rates are over those "
+            f"{_length(covered)}"
+        )
+    if not tally.covered:
+        notes += [f"{path}: {why}" for why in tally.left_out]
+    files = _listed([Path(f).name for f in tally.files])
     measurements = [
         Measurement(
             "access_requests_per_second",
-            tally.requests / window,
+            tally.requests / covered,
             labels,
             detail=f"{tally.requests:,} requests in {span} ({files})",
         ),
@@ -230,6 +440,12 @@ def measure(
             detail="an estimate: distinct client addresses in the window",
         ),
         Measurement("access_malformed_lines", tally.malformed, labels),
+        Measurement(
+            "access_future_lines",
+            tally.future,
+            labels,
+            detail=f"stamped more than {FUTURE_SKEW_S} s after now: left out",
+        ),
     ]
     for name, count in tally.endpoints.most_common(top):
         measurements.append(
@@ -237,14 +453,13 @@ def measure(
                 "access_endpoint_requests",
                 count,
                 {**labels, "endpoint": name},
-                detail=f"{count / window:.3g}/s",
+                detail=f"{count / covered:.3g}/s",
             )
         )
     for status, count in sorted(tally.statuses.items()):
         measurements.append(
             Measurement("access_status_requests", count, {**labels, "status": status})
         )
-    notes = []
     if tally.requests:
         for kind in ("4xx", "5xx"):
             errors = sum(c for s, c in tally.statuses.items() if s[0] == kind[0])
@@ -272,7 +487,34 @@ def measure(
         )
     if tally.malformed:
         notes.append(f"{path}: {tally.malformed:,} line(s) could not be read (--log-format?)")
+    if tally.latest_future is not None:
+        ahead = _length(tally.latest_future - end)
+        notes.append(
+            f"{path}: {tally.future:,} line(s) stamped more than {FUTURE_SKEW_S} s after now were "
+            f"left out (access_future_lines; the latest {ahead} ahead): is the clock of the "
+            "server that wrote them right?"
+        )
     return measurements, notes
+
+
+def _length(seconds: float) -> str:
+    """7 min 12 s, 60 min, 45 s: whole seconds, in minutes from a minute on."""
+    whole = round(seconds)
+    minutes, rest = divmod(whole, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes:,} min" + (f" {rest} s" if rest else "")
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _stopped(labels: dict[str, str], reason: str) -> list[Measurement]:
+    return [
+        Measurement("access_requests_per_second", None, labels, reason=reason),
+        Measurement("active_sessions", None, labels, reason=reason),
+    ]
 
 
 def _unreadable(path: Path, tally: Tally, log_format: str) -> list[Measurement]:

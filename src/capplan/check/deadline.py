@@ -12,10 +12,11 @@ class RunDeadline:
     """A moment on the monotonic clock by which the run must be over."""
 
     at: float
+    seconds: float = 0.0  # the length given (--deadline), for messages
 
     @classmethod
     def after(cls, seconds: float) -> RunDeadline:
-        return cls(time.monotonic() + seconds)
+        return cls(time.monotonic() + seconds, seconds)
 
     def remaining(self) -> float:
         """Seconds left, never below zero."""
@@ -28,3 +29,8 @@ class RunDeadline:
     def bound(self, seconds: float) -> float:
         """A limit of its own (a request's timeout, a statement's budget) cut to what is left."""
         return min(seconds, self.remaining())
+
+    @property
+    def reached(self) -> str:
+        """How a measurement that the deadline stopped says why: `deadline of 50 s reached`."""
+        return f"deadline of {self.seconds:g} s reached"

@@ -20,6 +20,7 @@ from capplan.cli.options import (
 from capplan.output.formats import GENERAL, Format
 
 MOST_SECONDS = 3600
+DEFAULT_DEADLINE = "50s"  # under the 60 s after which Nagios gives up on a service check
 
 
 def _seconds(least: float) -> Callable[[float | None], float | None]:
@@ -131,10 +132,22 @@ def check(
             "--timeout",
             metavar="SECONDS",
             callback=_seconds(0.001),
-            help="Seconds before a request fails (0.001 to 3600); a timed-out request counts at "
-            "this value in the latency percentiles.",
+            help="Seconds a request may take as a whole, from connecting to its last byte, "
+            "before it fails (0.001 to 3600); a timed-out request counts at this value in the "
+            "latency percentiles.",
         ),
     ] = 5.0,
+    deadline: Annotated[
+        str,
+        typer.Option(
+            "--deadline",
+            metavar="DURATION",
+            help="How long the whole run may take (30s, 2m; at most 100 years): every request, "
+            "probe and log read takes its time from what is left, and what the deadline stops "
+            "is UNKNOWN with the reason while the rest keep their figures. The default stays "
+            "under Nagios' 60 s service check timeout.",
+        ),
+    ] = DEFAULT_DEADLINE,
     db: Annotated[
         list[str] | None,
         typer.Option(
@@ -244,7 +257,10 @@ def check(
     window: Annotated[
         str,
         typer.Option(
-            "--window", metavar="DURATION", help="How much of the access log to read: 30s, 5m, 1h."
+            "--window",
+            metavar="DURATION",
+            help="How much of the access log to read: 30s, 5m, 1h (at most 100 years). A log "
+            "that covers less gives its rates over the part it covers, with a note.",
         ),
     ] = "5m",
     top: Annotated[
@@ -279,6 +295,17 @@ def check(
     from capplan.output.check import check_report
 
     _refuse_alone(context, locals())
+    from capplan import durations
+    from capplan.check.deadline import RunDeadline
+
+    limit = durations.seconds(deadline, "deadline")
+    run_deadline = RunDeadline.after(
+        limit
+    )  # from here: the imports before are counted in its slack
+    if interval >= limit:
+        raise typer.BadParameter(
+            f"expected fewer seconds than --deadline ({limit:,} s)", param_hint="'--interval'"
+        )
     sent = tuple(targets.header(text) for text in headers or [])
     logs_read = []
     if access_logs:
@@ -312,6 +339,7 @@ def check(
         nics=nics or [],
         access_logs=logs_read,
         exact_counts=exact_counts,
+        deadline=run_deadline,
     )
     if record:
         import datetime as dt
