@@ -294,6 +294,32 @@ def calibration_notes(c: Calibration) -> list[str]:
     return notes + [f"calibration kept as planned: {why}" for why in c.kept]
 
 
+def calibration_sections(c: Calibration) -> list[Section]:
+    """What calibration measured, and its warnings, for csv and markdown (the table shows
+    the notes)."""
+    sections = [
+        Section(
+            "Calibration",
+            ("assumption", "planned", "measured", "source"),
+            [(x.assumption, x.planned, x.measured, x.source) for x in c.changes],
+            in_table=False,
+        )
+    ]
+    if c.warnings:
+        sections.append(
+            Section("Warnings", ("warning",), [(w,) for w in c.warnings], in_table=False)
+        )
+    return sections
+
+
+def with_calibration(result: dict[str, Any], notes: list[str], c: Calibration) -> None:
+    """The calibration's JSON keys, its notes, and its warnings with the other warnings."""
+    result["calibration"] = [data(x) for x in c.changes]
+    if c.warnings:
+        result["warnings"] = [*result.get("warnings", ()), *c.warnings]
+    notes[-1:-1] = [f"warning: {w}" for w in c.warnings] + calibration_notes(c)
+
+
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -307,8 +333,8 @@ def analysis_report(a: Analysis) -> Report:
     if report.chart is not None:
         charts.append(report.chart)
     if a.calibration is not None:
-        result["calibration"] = [data(x) for x in a.calibration.changes]
-        notes[-1:-1] = calibration_notes(a.calibration)
+        with_calibration(result, notes, a.calibration)
+        sections += calibration_sections(a.calibration)
     if a.break_even is not None:
         result["break_even"] = data(a.break_even)
         sections += break_even_sections(a.break_even)
@@ -395,7 +421,10 @@ def scenarios_report(scenarios: Sequence[Scenario], calibration: Calibration | N
         },
     }
     notes = [f"{s.name}: {s.source}" for s in scenarios]
+    sections = [section]
     if calibration is not None:
-        result["calibration"] = [data(x) for x in calibration.changes]
-        notes += calibration_notes(calibration)
-    return Report(data=result, sections=[section], notes=notes, result=scenarios)
+        notes.append("")  # with_calibration puts its notes before the last one
+        with_calibration(result, notes, calibration)
+        notes.pop()
+        sections += calibration_sections(calibration)
+    return Report(data=result, sections=sections, notes=notes, result=scenarios)
