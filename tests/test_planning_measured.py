@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Run
+from .conftest import EXAMPLES, Run
 
 Write = Callable[[str, str], Path]
 
@@ -122,3 +122,35 @@ def test_a_database_size_that_is_not_a_size_is_refused_naming_it(
     assert result.stderr.startswith(f"capplan project: error: {db}")
     assert "metrics.2.value" in result.stderr and "db_size_gb" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# --- a --set range always applies, or is refused naming what overrides it -------------------
+
+RANGE = "pricing_tiers.business.products={low: 300, high: 900}"
+
+
+def test_a_set_range_the_mix_overrides_is_refused_naming_the_mix(run: Run) -> None:
+    mix = EXAMPLES / "scale-target.yaml"  # its business row sets products: 500
+    result = run("project", "--mix", mix, "--set", RANGE)
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.startswith(f"capplan project: error: --set {RANGE}")
+    assert f"{mix} sets business.products itself" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_set_range_on_a_plan_the_mix_leaves_to_its_plan_is_sampled(
+    run: Run, write: Write
+) -> None:
+    mix = write("mix.yaml", "tiers:\n  business: {clients: 100, orders_per_month: 10}\n")
+    data = project_json(run, "--mix", mix, "--set", RANGE, "--samples", "500")
+    ranges = data["sampling"]["ranges"]
+    assert ranges == [{"input": "business.products", "low": 300, "mid": 600, "high": 900}]
+    products = data["distribution"]["disk_gb"]
+    assert products["p10"] < products["p90"]
+
+
+def test_a_set_range_on_a_plan_without_clients_is_refused(run: Run, write: Write) -> None:
+    mix = write("mix.yaml", "tiers:\n  essential: {clients: 100}\n")
+    result = run("project", "--mix", mix, "--set", RANGE)
+    assert result.exit_code == 2
+    assert f"{mix} has no business clients: the range would move nothing" in result.stderr

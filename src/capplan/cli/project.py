@@ -222,7 +222,13 @@ def project(
         )
         try:
             result = analysis.analyse(
-                mixes[0][2], tiers, thresholds, options, config.overrides, calibration
+                mixes[0][2],
+                tiers,
+                thresholds,
+                options,
+                config.overrides,
+                calibration,
+                source=mixes[0][1],
             )
         except BeyondExact as error:
             raise error.in_file(mixes[0][1]) from None
