@@ -154,3 +154,46 @@ def test_a_set_range_on_a_plan_without_clients_is_refused(run: Run, write: Write
     result = run("project", "--mix", mix, "--set", RANGE)
     assert result.exit_code == 2
     assert f"{mix} has no business clients: the range would move nothing" in result.stderr
+
+
+# --- what is printed is what is applied -------------------------------------------------------
+
+
+def test_a_transition_says_the_rule_that_moved_it_and_when_the_documents_trigger_passed(
+    run: Run,
+) -> None:
+    data = project_json(run, "--mix", EXAMPLES / "growing-8.yaml", "--months", "36")
+    timeline = {m["month"]: m for m in data["timeline"]}
+    event = next(e for e in data["events"] if e.get("to") == "scale")
+    month = event["month"]
+    disk = {n: m["image_storage_gb"] + m["db_size_gb"] for n, m in timeline.items()}
+    assert disk[month - 1] <= 700 < disk[month]  # moved by the tier fit: 70 % of 1,000 GB
+    passed = next(n for n, m in timeline.items() if m["image_storage_gb"] > 500)
+    assert passed < month
+    assert event["trigger"] == "Storage >500GB, high traffic"
+    assert event["moved_by"] == (
+        "capplan's tier fit (clients <= max_clients, disk <= 70 % of storage), not the "
+        f"document's trigger (Storage >500GB, high traffic): image storage passes 500 GB at "
+        f"month {passed}"
+    )
+    markdown = run("project", "--mix", EXAMPLES / "growing-8.yaml", "--format", "markdown")
+    assert f"image storage passes 500 GB at month {passed}" in markdown.stdout
+
+
+def test_a_prose_trigger_is_named_as_the_documents_not_as_what_moved_it(run: Run) -> None:
+    data = project_json(run, "--mix", EXAMPLES / "growing-8.yaml", "--months", "36")
+    event = next(e for e in data["events"] if e.get("to") == "medium")
+    assert event["moved_by"].endswith(
+        "the document's trigger (Single server at 70%+ CPU) is not a projected figure"
+    )
+
+
+def test_the_scale_target_on_scale_says_how_the_documents_96_percent_arises(run: Run) -> None:
+    args = ("--mix", EXAMPLES / "scale-target.yaml", "--infra-tier", "scale")
+    data = project_json(run, *args)
+    assert data["costs"]["gross_margin_pct"] == pytest.approx(94.16, abs=0.01)
+    (note,) = data["document_differs"]
+    assert "~96 %" in note and "94.2 %" in note and "support left out (96.2 %)" in note
+    table = run("project", *args).stdout
+    assert "comes out only with support left out (96.2 %)" in " ".join(table.split())
+    assert "document_differs" not in project_json(run, "--mix", EXAMPLES / "mix.yaml")
