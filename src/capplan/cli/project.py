@@ -23,12 +23,17 @@ def _rate(value: str | None, option: str = "--growth") -> float | None:
         raise typer.BadParameter(str(error), param_hint=option) from None
 
 
-def _share(value: str, option: str) -> float:
-    """A percentage strictly between 0 and 100 %, as a fraction."""
-    rate = _rate(value, option)
+def _share(value: str, option: str, what: str) -> float:
+    """A percentage strictly between 0 and 100 % (`what` says what it is), as a fraction."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+    rate = float(found.group(1)) / 100 if found else None
     if rate is None or not 0 < rate < 1:
         raise typer.BadParameter(
-            f"expected a percentage above 0 and below 100%, got {value!r}", param_hint=option
+            f"expected {what}: a percentage above 0 and below 100%, such as "
+            f"{'20%' if option == '--swing' else '80%'}, got {value!r}",
+            param_hint=option,
         )
     return rate
 
@@ -90,24 +95,27 @@ def project(
         ),
     ] = None,
     samples: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--samples",
             metavar="N",
             min=100,
             max=1_000_000,
-            help="With ranges: how many projections to sample.",
+            help="With ranges: how many projections to sample (default 10000). Without a "
+            "range there is nothing to sample, and the output says so.",
+            show_default=False,
         ),
-    ] = 10_000,
+    ] = None,
     seed: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--seed",
             metavar="N",
             min=0,
-            help="With ranges: the random seed; the same seed, the same output.",
+            help="With ranges: the random seed (default 0); the same seed, the same output.",
+            show_default=False,
         ),
-    ] = 0,
+    ] = None,
     sensitivity: Annotated[
         bool,
         typer.Option(
@@ -196,6 +204,8 @@ def project(
             (infra_tier, "--infra-tier"),
             (sensitivity or swing, "--sensitivity"),
             (break_even or target_margin, "--break-even"),
+            (samples is not None, "--samples"),
+            (seed is not None, "--seed"),
         ):
             if given:
                 raise typer.BadParameter(
@@ -213,12 +223,19 @@ def project(
             growth=rate,
             months=months,
             infra_tier=infra_tier,
-            samples=samples,
-            seed=seed,
-            swing=_share(swing or "20%", "--swing") if sensitivity or swing else None,
+            samples=10_000 if samples is None else samples,
+            seed=0 if seed is None else seed,
+            swing=_share(swing or "20%", "--swing", "how far to move each input")
+            if sensitivity or swing
+            else None,
             target_margin_pct=None
             if not (break_even or target_margin)
-            else 100 * _share(target_margin or "80%", "--target-margin"),
+            else 100 * _share(target_margin or "80%", "--target-margin", "a gross margin"),
+            sampling_asked=tuple(
+                f"{option} {value}"
+                for option, value in (("--samples", samples), ("--seed", seed))
+                if value is not None
+            ),
         )
         try:
             result = analysis.analyse(

@@ -332,6 +332,9 @@ def analysis_report(a: Analysis) -> Report:
     charts: list[Callable[[Console], RenderableType]] = []
     if report.chart is not None:
         charts.append(report.chart)
+    if a.notes:
+        result["notes"] = list(a.notes)
+        notes[-1:-1] = [f"note: {n}" for n in a.notes]
     if a.calibration is not None:
         with_calibration(result, notes, a.calibration)
         sections += calibration_sections(a.calibration)

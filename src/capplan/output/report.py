@@ -351,7 +351,8 @@ def to_table(report: Report) -> str:
             table.add_column(
                 section.columns[index],
                 justify="right" if numeric else "left",
-                min_width=layout.widths[index] if keyed else None,
+                # a headerless section narrower than its keys has no widths: Rich folds it
+                min_width=layout.widths.get(index) if keyed else None,
                 no_wrap=keyed,  # Rich then narrows only the prose to fit
                 max_width=None if keyed else layout.widths.get(index),
                 overflow="fold",

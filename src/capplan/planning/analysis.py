@@ -33,6 +33,7 @@ class Options:
     seed: int = 0
     swing: float | None = None  # --sensitivity: the swing of inputs without a range
     target_margin_pct: float | None = None  # break-even asked for
+    sampling_asked: tuple[str, ...] = ()  # --samples/--seed as typed: said when nothing samples
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Analysis:
     sensitivity: Sensitivity | None = None
     break_even: BreakEven | None = None
     calibration: Calibration | None = None
+    notes: tuple[str, ...] = ()  # an option that had nothing to act on, and why
 
     @property
     def misfit(self) -> str | None:
@@ -134,6 +136,12 @@ def analyse(
         uncertainty = sample(
             inputs, tiers, thresholds, samples=o.samples, seed=o.seed, months=months
         )
+    notes: tuple[str, ...] = ()
+    if o.sampling_asked and not inputs.ranged:
+        notes = (
+            f"{' and '.join(o.sampling_asked)}: nothing to sample, neither the mix nor --set "
+            "gives a range {low, high}; the projection is exact",
+        )
     if o.swing is not None:
         from capplan.planning.sensitivity import sensitivity as swing
 
@@ -146,4 +154,5 @@ def analyse(
         if o.target_margin_pct is None
         else break_even(p, tiers, o.target_margin_pct),
         calibration=calibration,
+        notes=notes,
     )
