@@ -97,7 +97,10 @@ def gather(
             span = given if isinstance(given, Spread) else None
             if given is None:
                 span = plan_ranges.get(name)
-            items.append(Input(name, float(getattr(profile, figure)), span, whole=figure in WHOLE))
+            value = float(getattr(profile, figure))
+            # a measured average (0.425 images per product) moves as a fraction
+            whole = figure in WHOLE and (value.is_integer() or span is not None)
+            items.append(Input(name, value, span, whole=whole))
         if row.growth is not None:
             name = f"{profile.tier.id}.growth"
             span = row.growth if isinstance(row.growth, Spread) else None
