@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from capplan.cli.frame import app
 from capplan.cli.options import Config, Output, config_options, output_options
+
+if TYPE_CHECKING:
+    from capplan.planning.growth import MeasuredGrowth
 
 
 def _rate(value: str | None, option: str = "--growth") -> float | None:
@@ -70,6 +73,17 @@ def project(
             metavar="RATE",
             help="Monthly compound growth of client counts, e.g. 5%; replaces the mix's "
             "growth (a tier's own growth still applies). Adds the timeline.",
+            show_default=False,
+        ),
+    ] = None,
+    growth_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--growth-from",
+            metavar="HISTORY",
+            help="Measure the growth from a history (as trend reads it): active_clients per "
+            "plan (label plan=...) or in total, fitted on a log scale; the growth becomes a "
+            "range {low, mid, high} from the fit's 95 % interval.",
             show_default=False,
         ),
     ] = None,
@@ -199,6 +213,23 @@ def project(
     if calibration is not None:
         mixes = [(name, path, calibration.apply(m)) for name, path, m in mixes]
     rate = _rate(growth)
+    measured_growth: tuple[MeasuredGrowth, ...] = ()
+    if growth_from is not None:
+        from capplan.planning.growth import measure_growth, read_history, with_growth
+
+        if growth is not None:
+            raise typer.BadParameter(
+                "give one: --growth RATE or --growth-from", param_hint="--growth-from"
+            )
+        if len(mixes) > 1:
+            raise typer.BadParameter(
+                "works on one mix; compare scenarios without it", param_hint="--growth-from"
+            )
+        name, path, first = mixes[0]
+        measured_growth = measure_growth(
+            read_history(growth_from), str(growth_from), list(first.tiers)
+        )
+        mixes = [(name, path, with_growth(first, measured_growth))]
     if len(mixes) > 1:
         for given, option in (
             (infra_tier, "--infra-tier"),
@@ -246,6 +277,7 @@ def project(
                 config.overrides,
                 calibration,
                 source=mixes[0][1],
+                measured_growth=measured_growth,
             )
         except BeyondExact as error:
             raise error.in_file(mixes[0][1]) from None

@@ -332,6 +332,25 @@ def analysis_report(a: Analysis) -> Report:
     charts: list[Callable[[Console], RenderableType]] = []
     if report.chart is not None:
         charts.append(report.chart)
+    if a.measured_growth:
+        from capplan.planning.growth import described
+
+        result["measured_growth"] = [
+            {
+                "plan": m.plan,
+                "points": m.points,
+                "first": m.first,
+                "last": m.last,
+                "growth_pct": {
+                    "low": 100 * m.growth.low,
+                    "mid": 100 * m.growth.mid,
+                    "high": 100 * m.growth.high,
+                },
+                "churn_rate_pct": m.churn_pct,
+            }
+            for m in a.measured_growth
+        ]
+        notes[-1:-1] = [described(m) for m in a.measured_growth]
     if a.notes:
         result["notes"] = list(a.notes)
         notes[-1:-1] = [f"note: {n}" for n in a.notes]

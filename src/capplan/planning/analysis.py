@@ -20,6 +20,7 @@ from capplan.planning.inputs import ASSUMPTIONS, gather
 from capplan.projection import Projection, misfit, project
 
 if TYPE_CHECKING:  # numpy stays unimported until something is sampled
+    from capplan.planning.growth import MeasuredGrowth
     from capplan.planning.sampling import Uncertainty
     from capplan.planning.sensitivity import Sensitivity
 
@@ -44,6 +45,7 @@ class Analysis:
     break_even: BreakEven | None = None
     calibration: Calibration | None = None
     notes: tuple[str, ...] = ()  # an option that had nothing to act on, and why
+    measured_growth: tuple[MeasuredGrowth, ...] = ()  # --growth-from: the growth measured
 
     @property
     def misfit(self) -> str | None:
@@ -121,6 +123,7 @@ def analyse(
     overrides: Sequence[Override] = (),
     calibration: Calibration | None = None,
     source: str = "the mix",
+    measured_growth: tuple[MeasuredGrowth, ...] = (),
 ) -> Analysis:
     """`tiers` and `mix` come calibrated already; `calibration` is what to report of it;
     `source` names the mix in messages."""
@@ -155,4 +158,5 @@ def analyse(
         else break_even(p, tiers, o.target_margin_pct),
         calibration=calibration,
         notes=notes,
+        measured_growth=measured_growth,
     )
