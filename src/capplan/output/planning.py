@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from capplan.output.measured import calibration_sections, with_calibration, with_growth
 from capplan.output.project import projection_report
 from capplan.output.report import Cell, Report, Section, data
 from capplan.planning.analysis import Analysis
@@ -281,45 +282,6 @@ def break_even_sections(b: BreakEven) -> list[Section]:
     return [summary, per_client]
 
 
-# --- calibration ---------------------------------------------------------------------------
-
-
-def calibration_notes(c: Calibration) -> list[str]:
-    notes = [
-        f"calibrated: {x.assumption}: "
-        f"{'plan figure' if x.planned is None else f'{x.planned:.6g}'} -> {x.measured:.6g} "
-        f"(from {x.source})"
-        for x in c.changes
-    ]
-    return notes + [f"calibration kept as planned: {why}" for why in c.kept]
-
-
-def calibration_sections(c: Calibration) -> list[Section]:
-    """What calibration measured, and its warnings, for csv and markdown (the table shows
-    the notes)."""
-    sections = [
-        Section(
-            "Calibration",
-            ("assumption", "planned", "measured", "source"),
-            [(x.assumption, x.planned, x.measured, x.source) for x in c.changes],
-            in_table=False,
-        )
-    ]
-    if c.warnings:
-        sections.append(
-            Section("Warnings", ("warning",), [(w,) for w in c.warnings], in_table=False)
-        )
-    return sections
-
-
-def with_calibration(result: dict[str, Any], notes: list[str], c: Calibration) -> None:
-    """The calibration's JSON keys, its notes, and its warnings with the other warnings."""
-    result["calibration"] = [data(x) for x in c.changes]
-    if c.warnings:
-        result["warnings"] = [*result.get("warnings", ()), *c.warnings]
-    notes[-1:-1] = [f"warning: {w}" for w in c.warnings] + calibration_notes(c)
-
-
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -333,24 +295,7 @@ def analysis_report(a: Analysis) -> Report:
     if report.chart is not None:
         charts.append(report.chart)
     if a.measured_growth:
-        from capplan.planning.growth import described
-
-        result["measured_growth"] = [
-            {
-                "plan": m.plan,
-                "points": m.points,
-                "first": m.first,
-                "last": m.last,
-                "growth_pct": {
-                    "low": 100 * m.growth.low,
-                    "mid": 100 * m.growth.mid,
-                    "high": 100 * m.growth.high,
-                },
-                "churn_rate_pct": m.churn_pct,
-            }
-            for m in a.measured_growth
-        ]
-        notes[-1:-1] = [described(m) for m in a.measured_growth]
+        with_growth(result, notes, a.measured_growth)
     if a.notes:
         result["notes"] = list(a.notes)
         notes[-1:-1] = [f"note: {n}" for n in a.notes]
