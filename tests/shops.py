@@ -41,11 +41,14 @@ API_USAGE: tuple[tuple[int, str, int], ...] = (
 )
 
 
-def statements(timestamp: str, true: str, false: str) -> list[str]:
-    """The SQL that creates and fills the shop; `timestamp` is the type of created_at."""
+def statements(
+    timestamp: str, true: str, false: str, recent: str | None = None, old: str | None = None
+) -> list[str]:
+    """The SQL that creates and fills the shop; `timestamp` is the type of created_at, `recent`
+    and `old` SQL for 3 and 60 days ago (else those moments written out)."""
     now = dt.datetime.now(dt.timezone.utc)
-    recent = (now - dt.timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
-    old = (now - dt.timedelta(days=60)).strftime("%Y-%m-%d %H:%M:%S")
+    recent = recent or f"'{(now - dt.timedelta(days=3)):%Y-%m-%d %H:%M:%S}'"
+    old = old or f"'{(now - dt.timedelta(days=60)):%Y-%m-%d %H:%M:%S}'"
     sql = [statement.format(ts=timestamp) for statement in SCHEMA]
     product = image = order = 0
     for vendor, (plan, active, products, images, orders, older) in VENDORS.items():
@@ -60,10 +63,16 @@ def statements(timestamp: str, true: str, false: str) -> list[str]:
         for when, count in ((recent, orders), (old, older)):
             for _ in range(count):
                 order += 1
-                sql.append(f"INSERT INTO orders VALUES ({order}, {vendor}, '{when}')")
+                sql.append(f"INSERT INTO orders VALUES ({order}, {vendor}, {when})")
     for vendor, day, requests in API_USAGE:
         sql.append(f"INSERT INTO api_usage VALUES ({vendor}, '{day}', {requests})")
     return sql
+
+
+def sqlite_script() -> str:
+    """The shop as a SQLite script (examples/measured/shop.sql), dated relative to its run."""
+    sql = statements("TEXT", "1", "0", "datetime('now', '-3 days')", "datetime('now', '-60 days')")
+    return "".join(f"{statement};\n" for statement in sql)
 
 
 def seed(execute: Callable[[str], object], *, postgres: bool = False) -> None:

@@ -147,3 +147,48 @@ def test_an_unreachable_database_is_one_line(run: Run, tmp_path: Path) -> None:
     result = run("mix", "--db", tmp_path / "absent.db", "--queries", SQLITE_QUERIES)
     assert result.exit_code == 2
     assert "no such SQLite file" in result.stderr and result.stderr.count("\n") == 1
+
+
+# --- the README's walk-through, as pasted -----------------------------------------------------
+
+
+def readme_block(title: str) -> list[str]:
+    text = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index(title) :]
+    block = section[section.index("```\n") + 4 :]
+    return block[: block.index("```\n")].splitlines()
+
+
+def test_the_readme_walk_through_from_the_platforms_own_numbers_runs(
+    run: Run, tmp_path: Path
+) -> None:
+    import shlex
+
+    lines = readme_block("#### From the platform's own numbers")
+    commands = [line.removeprefix("$ ") for line in lines if line.startswith("$ ")]
+    shown = [line for line in lines if not line.startswith(("$ ", "..."))]
+    outputs: list[str] = []
+    for command in commands:
+        command = command.replace("examples/", f"{EXAMPLES}/")
+        if command.startswith("sqlite3 "):
+            database, script = command.removeprefix("sqlite3 ").split(" < ")
+            with sqlite3.connect(tmp_path / database) as connection:
+                connection.executescript(Path(script).read_text(encoding="utf-8"))
+            connection.close()
+            continue
+        if command.startswith("cat "):
+            outputs.append((tmp_path / command.removeprefix("cat ")).read_text(encoding="utf-8"))
+            continue
+        args = shlex.split(command)
+        assert args[0] == "capplan"
+        result = run(*args[1:])
+        assert result.exit_code == 0, (command, result.stderr)
+        outputs.append(result.stdout)
+    assert len(commands) == 5
+    printed = " ".join(" ".join(outputs).split()).replace(f"{EXAMPLES}/", "examples/")
+    for line in shown:
+        if line.startswith("# Measured by"):  # the moment differs from run to run
+            line = line.split(" at ")[0]
+        assert " ".join(line.split()) in printed, line
+    tiers = config.load_tiers()
+    assert config.load_mix(tmp_path / "mix.yaml", tiers) == config.load_mix(HAND, tiers)
