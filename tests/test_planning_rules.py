@@ -117,3 +117,52 @@ def test_first_transition_month_counts_the_month_the_largest_tier_is_outgrown(
     outgrown = next(e["month"] for e in single["events"] if e["kind"] == "outgrown")
     assert not [e for e in single["events"] if e["kind"] == "transition"]
     assert data["scenarios"][0]["first_transition_month"] == outgrown
+
+
+@given(
+    products=st.floats(min_value=0, max_value=5000, allow_nan=False),
+    images=st.floats(min_value=0, max_value=12, allow_nan=False),
+    orders=st.floats(min_value=0, max_value=4000, allow_nan=False),
+    clients=st.integers(min_value=0, max_value=3000),
+    months=st.integers(min_value=0, max_value=24),
+)
+def test_measured_averages_give_the_same_figures_on_both_paths(
+    products: float, images: float, orders: float, clients: int, months: int
+) -> None:
+    """A mix with fractional per-client averages: the numpy engine at its mids is the scalar
+    projection (one model)."""
+    import math
+
+    from capplan import config
+    from capplan.config import Mix
+    from capplan.planning.engine import evaluate
+    from capplan.planning.inputs import gather
+    from capplan.projection import project
+
+    tiers, thresholds = config.load_tiers(), config.load_thresholds()
+    row = {"clients": clients, "products": products, "images_per_product": images}
+    mix = Mix.model_validate({"tiers": {"business": row | {"orders_per_month": orders}}})
+    p = project(mix, tiers, thresholds, growth=0.04, months=months)
+    inputs = gather(mix, tiers, 0.04)
+    values = {item.name: item.value for item in inputs.items}
+    outcome = evaluate(inputs, values, tiers, thresholds, months)
+    assert math.isclose(float(outcome.disk_gb), p.totals.disk_gb, rel_tol=1e-12, abs_tol=1e-12)
+    assert math.isclose(float(outcome.db_size_gb), p.totals.db_size_gb, rel_tol=1e-12)
+    assert outcome.horizon is not None
+    last = p.timeline[-1]
+    assert math.isclose(float(outcome.horizon.disk_gb), last.disk_gb, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_a_set_range_of_a_whole_assumption_is_sampled_in_whole_numbers(run: Run) -> None:
+    from capplan import config
+    from capplan.config.overrides import range_of
+    from capplan.planning.analysis import set_ranges
+    from capplan.planning.inputs import gather
+    from capplan.planning.sampling import draw
+
+    override = config.parse_override("assumptions.image_variants={low: 2, high: 4}")
+    assert range_of(override) is not None
+    assumptions, _ = set_ranges([override])
+    mix = config.load_mix(EXAMPLES / "scale-target.yaml", config.load_tiers())
+    drawn = draw(gather(mix, config.load_tiers(), None, assumptions).ranged, 1000, 0)
+    assert set(drawn["assumptions.image_variants"].tolist()) == {2.0, 3.0, 4.0}
