@@ -192,3 +192,13 @@ def test_the_readme_walk_through_from_the_platforms_own_numbers_runs(
         assert " ".join(line.split()) in printed, line
     tiers = config.load_tiers()
     assert config.load_mix(tmp_path / "mix.yaml", tiers) == config.load_mix(HAND, tiers)
+
+
+def test_an_output_that_cannot_be_written_is_one_line(run: Run, shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "absent" / "mix.yaml"
+    result = run("mix", "--db", shop, "--queries", SQLITE_QUERIES, "-o", out)
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"capplan mix: error: --output {out}: cannot write: No such file or directory\n"
+    )

@@ -58,7 +58,7 @@ def mix(
     """
     from capplan import atomic
     from capplan.check.targets import database
-    from capplan.errors import ConfigError
+    from capplan.errors import CapplanError, ConfigError
     from capplan.planning.measure import load_queries, measure_mix, mix_yaml
 
     if queries is not None:
@@ -82,4 +82,9 @@ def mix(
     if output is None:
         sys.stdout.write(text)
     else:
-        atomic.write_text(output, text)
+        try:
+            atomic.write_text(output, text)
+        except OSError as error:
+            raise CapplanError(
+                f"--output {output}: cannot write: {error.strerror or error}"
+            ) from None
