@@ -306,7 +306,7 @@ def test_two_mixes_side_by_side_with_the_difference(run: Run) -> None:
     ("args", "expected"),
     [
         (["--scenario", "a"], "--scenario a: expected NAME=FILE"),
-        (["--mix", "examples/mix.yaml", "--mix", "examples/mix.yaml"], "two scenarios have"),
+        (["--mix", "examples/mix.yaml", "--mix", "examples/mix.yaml"], "given twice"),
         ([], "give a mix: --mix FILE"),
         (["--scenario", "a=examples/mix.yaml", "--scenario", "b=absent.yaml"], "absent.yaml"),
         *[

@@ -38,10 +38,10 @@ class ClientProfile:
 
     tier: PricingTier
     clients: float
-    products: int
-    images_per_product: int
-    orders_per_month: int
-    api_requests_per_day: int
+    products: float  # whole, but for an average measured by calibration (0.425 stays 0.425)
+    images_per_product: float
+    orders_per_month: float
+    api_requests_per_day: float
     price_eur: float
     growth: float
 
@@ -75,10 +75,10 @@ class TierLine:
     tier: str
     name: str = field(metadata={"json": None})
     clients: float
-    products_per_client: int
-    images_per_product: int
-    orders_per_client_per_month: int
-    api_requests_per_client_per_day: int
+    products_per_client: float
+    images_per_product: float
+    orders_per_client_per_month: float
+    api_requests_per_client_per_day: float
     price_eur: float
     products: float
     images: float
@@ -139,13 +139,16 @@ def profiles(mix: Mix, tiers: TiersConfig, growth: float | None = None) -> list[
     return result
 
 
-def _figure(row: MixRow, tier: PricingTier, name: str) -> int:
+def _figure(row: MixRow, tier: PricingTier, name: str) -> float:
+    """A per-client figure: whole in a file; an average measured by calibration stays as
+    measured (0.425 images per product is not rounded to 0)."""
     value = getattr(row, name)
     if value is None:
         value = getattr(tier, name)
     if value is None:  # load_mix refuses this; a direct caller gets a plain error
         raise ValueError(f"{tier.id}: {name} is unlimited in the plan and not given")
-    return int(at_mid(value))
+    number = at_mid(value)
+    return int(number) if float(number).is_integer() else float(number)
 
 
 def _profile(tier: PricingTier, row: MixRow, default_growth: float) -> ClientProfile:

@@ -4,8 +4,10 @@ crossed, the month no tier holds the load)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import operator
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -49,9 +51,11 @@ class Event:
     from_tier: str | None = field(default=None, metadata={"json": "from"})
     to_tier: str | None = field(default=None, metadata={"json": "to"})
     level: Level | None = None
-    trigger: str | None = None
+    trigger: str | None = None  # the planning document's trigger of the move (tiers.yaml)
     action: str | None = None
     cost_increase_eur: Range | None = None
+    # what moved the platform, when that is not the document's trigger (see moved_by)
+    moved_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,38 @@ def month_by_month(
     return states
 
 
+# The rule that moves the platform from tier to tier, month by month as today.
+TIER_FIT = "capplan's tier fit (clients <= max_clients, disk <= {pct:g} % of storage)"
+
+# The one form of a document's trigger a projection can measure: "Storage >500GB".
+STORAGE_TRIGGER = re.compile(r"^\s*storage\s*>\s*(\d+(?:\.\d+)?)\s*(gb|tb)\b", re.IGNORECASE)
+
+
+def storage_trigger_gb(trigger: str) -> float | None:
+    """The image storage a trigger such as "Storage >500GB" names, in GB; None for the prose
+    triggers ("SQLite becomes bottleneck") that no projected figure measures."""
+    found = STORAGE_TRIGGER.match(trigger)
+    if found is None:
+        return None
+    return float(found.group(1)) * (1000 if found.group(2).lower() == "tb" else 1)
+
+
+def moved_by(trigger: str, disk_pct: float, states: Sequence[MonthState], month: int) -> str:
+    """Which rule moved the platform, and how the document's trigger differs from it."""
+    rule = TIER_FIT.format(pct=disk_pct)
+    limit = storage_trigger_gb(trigger)
+    if limit is None:
+        return f"{rule}; the document's trigger ({trigger}) is not a projected figure"
+    passed = next((s.month.month for s in states if s.month.image_storage_gb > limit), None)
+    if passed == month:
+        return f"{rule}; the document's trigger ({trigger}) is passed the same month"
+    when = "not within the horizon" if passed is None else f"at month {passed}"
+    return (
+        f"{rule}, not the document's trigger ({trigger}): image storage passes "
+        f"{limit:,.0f} GB {when}"
+    )
+
+
 def outgrown(largest: str) -> str:
     """What to do when not even the largest tier holds the platform."""
     return f"needs more than {largest}: split the platform or add a tier"
@@ -165,20 +201,26 @@ def events_of(
         if value > thresholds.capacity[metric].level(level)
     }
     largest = tiers.infrastructure_tiers[-1]
+    pct = thresholds.disk_threshold_pct
     if not states[0].month.fits:
         events.append(Event(0, "outgrown", outgrown(largest.name), from_tier=largest.id))
     for previous, state in itertools.pairwise(states):
         month = state.month.month
         if previous.month.fits and not state.month.fits:
             events.append(Event(month, "outgrown", outgrown(largest.name), from_tier=largest.id))
-        events += _transitions(
-            previous.tier_index,
-            state.tier_index,
-            tiers.infrastructure_tiers,
-            month,
-            state.totals,
-            thresholds.disk_threshold_pct,
-        )
+        events += [
+            dataclasses.replace(e, moved_by=moved_by(e.trigger, pct, states, month))
+            if e.trigger
+            else e
+            for e in _transitions(
+                previous.tier_index,
+                state.tier_index,
+                tiers.infrastructure_tiers,
+                month,
+                state.totals,
+                pct,
+            )
+        ]
         for metric, value in capacity_values(state.totals).items():
             threshold = thresholds.capacity[metric]
             for level in ("warning", "critical"):

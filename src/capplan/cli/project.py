@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from capplan.cli.frame import app
 from capplan.cli.options import Config, Output, config_options, output_options
+
+if TYPE_CHECKING:
+    from capplan.planning.growth import MeasuredGrowth
 
 
 def _rate(value: str | None, option: str = "--growth") -> float | None:
@@ -23,12 +26,17 @@ def _rate(value: str | None, option: str = "--growth") -> float | None:
         raise typer.BadParameter(str(error), param_hint=option) from None
 
 
-def _share(value: str, option: str) -> float:
-    """A percentage strictly between 0 and 100 %, as a fraction."""
-    rate = _rate(value, option)
+def _share(value: str, option: str, what: str) -> float:
+    """A percentage strictly between 0 and 100 % (`what` says what it is), as a fraction."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+    rate = float(found.group(1)) / 100 if found else None
     if rate is None or not 0 < rate < 1:
         raise typer.BadParameter(
-            f"expected a percentage above 0 and below 100%, got {value!r}", param_hint=option
+            f"expected {what}: a percentage above 0 and below 100%, such as "
+            f"{'20%' if option == '--swing' else '80%'}, got {value!r}",
+            param_hint=option,
         )
     return rate
 
@@ -68,6 +76,17 @@ def project(
             show_default=False,
         ),
     ] = None,
+    growth_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--growth-from",
+            metavar="HISTORY",
+            help="Measure the growth from a history (as trend reads it): active_clients per "
+            "plan (label plan=...) or in total, fitted on a log scale; the growth becomes a "
+            "range {low, mid, high} from the fit's 95 % interval.",
+            show_default=False,
+        ),
+    ] = None,
     months: Annotated[
         int | None,
         typer.Option(
@@ -90,24 +109,27 @@ def project(
         ),
     ] = None,
     samples: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--samples",
             metavar="N",
             min=100,
             max=1_000_000,
-            help="With ranges: how many projections to sample.",
+            help="With ranges: how many projections to sample (default 10000). Without a "
+            "range there is nothing to sample, and the output says so.",
+            show_default=False,
         ),
-    ] = 10_000,
+    ] = None,
     seed: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--seed",
             metavar="N",
             min=0,
-            help="With ranges: the random seed; the same seed, the same output.",
+            help="With ranges: the random seed (default 0); the same seed, the same output.",
+            show_default=False,
         ),
-    ] = 0,
+    ] = None,
     sensitivity: Annotated[
         bool,
         typer.Option(
@@ -191,11 +213,30 @@ def project(
     if calibration is not None:
         mixes = [(name, path, calibration.apply(m)) for name, path, m in mixes]
     rate = _rate(growth)
+    measured_growth: tuple[MeasuredGrowth, ...] = ()
+    if growth_from is not None:
+        from capplan.planning.growth import measure_growth, read_history, with_growth
+
+        if growth is not None:
+            raise typer.BadParameter(
+                "give one: --growth RATE or --growth-from", param_hint="--growth-from"
+            )
+        if len(mixes) > 1:
+            raise typer.BadParameter(
+                "works on one mix; compare scenarios without it", param_hint="--growth-from"
+            )
+        name, path, first = mixes[0]
+        measured_growth = measure_growth(
+            read_history(growth_from), str(growth_from), list(first.tiers)
+        )
+        mixes = [(name, path, with_growth(first, measured_growth))]
     if len(mixes) > 1:
         for given, option in (
             (infra_tier, "--infra-tier"),
             (sensitivity or swing, "--sensitivity"),
             (break_even or target_margin, "--break-even"),
+            (samples is not None, "--samples"),
+            (seed is not None, "--seed"),
         ):
             if given:
                 raise typer.BadParameter(
@@ -213,16 +254,30 @@ def project(
             growth=rate,
             months=months,
             infra_tier=infra_tier,
-            samples=samples,
-            seed=seed,
-            swing=_share(swing or "20%", "--swing") if sensitivity or swing else None,
+            samples=10_000 if samples is None else samples,
+            seed=0 if seed is None else seed,
+            swing=_share(swing or "20%", "--swing", "how far to move each input")
+            if sensitivity or swing
+            else None,
             target_margin_pct=None
             if not (break_even or target_margin)
-            else 100 * _share(target_margin or "80%", "--target-margin"),
+            else 100 * _share(target_margin or "80%", "--target-margin", "a gross margin"),
+            sampling_asked=tuple(
+                f"{option} {value}"
+                for option, value in (("--samples", samples), ("--seed", seed))
+                if value is not None
+            ),
         )
         try:
             result = analysis.analyse(
-                mixes[0][2], tiers, thresholds, options, config.overrides, calibration
+                mixes[0][2],
+                tiers,
+                thresholds,
+                options,
+                config.overrides,
+                calibration,
+                source=mixes[0][1],
+                measured_growth=measured_growth,
             )
         except BeyondExact as error:
             raise error.in_file(mixes[0][1]) from None

@@ -6,11 +6,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainValidator, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
-from capplan.config.models import Amount, Count, Model
+from capplan.config.models import Amount, Count, Model, _no_bool
 from capplan.config.ranges import Spread, spread
+from capplan.formulas import MAX_COUNT
 
 GROWTH = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -32,13 +40,15 @@ def parse_rate(value: object) -> float | None:
 Rate = Annotated[float | None, BeforeValidator(parse_rate)]
 
 
-def _ranged(scalar: Any, whole: bool = False) -> PlainValidator:
-    """A number, or a range of them: `{low, mid, high}`."""
+def _ranged(scalar: Any, whole: bool = False, ranged: Any = None) -> PlainValidator:
+    """A number, or a range of them: `{low, mid, high}` (each checked as `ranged`, else as
+    `scalar`)."""
     adapter: TypeAdapter[Any] = TypeAdapter(scalar)
+    range_adapter: TypeAdapter[Any] = adapter if ranged is None else TypeAdapter(ranged)
 
     def check(value: object) -> object:
         if isinstance(value, dict):
-            return spread(value, adapter, whole)
+            return spread(value, range_adapter, whole)
         try:
             return adapter.validate_python(value)
         except ValidationError as error:  # the single value's own error, as if unwrapped
@@ -48,18 +58,33 @@ def _ranged(scalar: Any, whole: bool = False) -> PlainValidator:
     return PlainValidator(check)
 
 
+def _whole_if_whole(value: float) -> float:
+    return int(value) if value.is_integer() else value
+
+
+# A per-client figure: an average over a plan's clients, so 0.425 images per product is allowed
+# (as `capplan mix` measures it); a whole number stays an int.
+Average = Annotated[
+    float,
+    BeforeValidator(_no_bool),
+    Field(ge=0, le=MAX_COUNT, allow_inf_nan=False),
+    AfterValidator(_whole_if_whole),
+]
+
 # A count, an amount or a growth rate of the mix, each a single value or a range.
 CountOrRange = Annotated[int | Spread, _ranged(Count, whole=True)]
+# A per-client figure: an average, or a range of whole numbers.
+AverageOrRange = Annotated[float | Spread, _ranged(Average, whole=True, ranged=Count)]
 AmountOrRange = Annotated[float | Spread, _ranged(Amount)]
 RateOrRange = Annotated[float | Spread | None, _ranged(Rate)]
 
 
 class MixRow(Model):
     clients: CountOrRange
-    products: CountOrRange | None = None
-    images_per_product: CountOrRange | None = None
-    orders_per_month: CountOrRange | None = None
-    api_requests_per_day: CountOrRange | None = None
+    products: AverageOrRange | None = None
+    images_per_product: AverageOrRange | None = None
+    orders_per_month: AverageOrRange | None = None
+    api_requests_per_day: AverageOrRange | None = None
     price_eur: AmountOrRange | None = None
     growth: RateOrRange = None
 

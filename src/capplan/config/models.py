@@ -333,6 +333,18 @@ class BusinessQuery(Model):
         return Threshold(warning=self.warning, critical=self.critical, action=self.action)
 
 
+class MixQueries(Model):
+    """The queries `capplan mix` measures a mix with: each one read-only SQL statement whose
+    rows are (pricing plan id, value): the plan's active clients, and each per-client figure
+    averaged over them. A figure left out stays the plan's (tiers.yaml)."""
+
+    clients: Annotated[str, Field(min_length=1)]
+    products: Annotated[str, Field(min_length=1)] | None = None
+    images_per_product: Annotated[str, Field(min_length=1)] | None = None
+    orders_per_month: Annotated[str, Field(min_length=1)] | None = None
+    api_requests_per_day: Annotated[str, Field(min_length=1)] | None = None
+
+
 THRESHOLD_SECTIONS = ("scaling_triggers", "capacity", "business")
 BAND_LISTS = ("files_per_directory", "table_rows")
 
@@ -347,6 +359,7 @@ class ThresholdsConfig(Model):
     business: Annotated[dict[str, BusinessQuery], _metric_thresholds("business")] = Field(
         default_factory=dict
     )
+    mix_queries: MixQueries | None = None  # capplan mix
 
     def threshold_of(self, metric: str) -> Threshold | None:
         """The metric's warning, critical and action; None when it has no threshold."""

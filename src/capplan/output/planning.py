@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from capplan.output.measured import calibration_sections, with_calibration, with_growth
 from capplan.output.project import projection_report
 from capplan.output.report import Cell, Report, Section, data
 from capplan.planning.analysis import Analysis
@@ -281,19 +282,6 @@ def break_even_sections(b: BreakEven) -> list[Section]:
     return [summary, per_client]
 
 
-# --- calibration ---------------------------------------------------------------------------
-
-
-def calibration_notes(c: Calibration) -> list[str]:
-    notes = [
-        f"calibrated: {x.assumption}: "
-        f"{'plan figure' if x.planned is None else f'{x.planned:.6g}'} -> {x.measured:.6g} "
-        f"(from {x.source})"
-        for x in c.changes
-    ]
-    return notes + [f"calibration kept as planned: {why}" for why in c.kept]
-
-
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -306,9 +294,14 @@ def analysis_report(a: Analysis) -> Report:
     charts: list[Callable[[Console], RenderableType]] = []
     if report.chart is not None:
         charts.append(report.chart)
+    if a.measured_growth:
+        with_growth(result, notes, a.measured_growth)
+    if a.notes:
+        result["notes"] = list(a.notes)
+        notes[-1:-1] = [f"note: {n}" for n in a.notes]
     if a.calibration is not None:
-        result["calibration"] = [data(x) for x in a.calibration.changes]
-        notes[-1:-1] = calibration_notes(a.calibration)
+        with_calibration(result, notes, a.calibration)
+        sections += calibration_sections(a.calibration)
     if a.break_even is not None:
         result["break_even"] = data(a.break_even)
         sections += break_even_sections(a.break_even)
@@ -395,7 +388,10 @@ def scenarios_report(scenarios: Sequence[Scenario], calibration: Calibration | N
         },
     }
     notes = [f"{s.name}: {s.source}" for s in scenarios]
+    sections = [section]
     if calibration is not None:
-        result["calibration"] = [data(x) for x in calibration.changes]
-        notes += calibration_notes(calibration)
-    return Report(data=result, sections=[section], notes=notes, result=scenarios)
+        notes.append("")  # with_calibration puts its notes before the last one
+        with_calibration(result, notes, calibration)
+        notes.pop()
+        sections += calibration_sections(calibration)
+    return Report(data=result, sections=sections, notes=notes, result=scenarios)

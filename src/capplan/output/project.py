@@ -231,7 +231,14 @@ def _timeline_sections(p: Projection) -> list[Section]:
     )
     events = Section(
         "Events",
-        ("month", "kind", "what", "trigger", "action", "cost increase"),
+        (
+            "month",
+            "kind",
+            "what",
+            "moved by (and the document's trigger)",
+            "action",
+            "cost increase",
+        ),
         [
             (
                 e.month,
@@ -239,7 +246,7 @@ def _timeline_sections(p: Projection) -> list[Section]:
                 e.what
                 + (f" ({e.level})" if e.level else "")
                 + (f": {e.reason}" if e.reason else ""),
-                e.trigger or "-",
+                e.moved_by or e.trigger or "-",
                 e.action or "-",
                 cost_increase(e.cost_increase_eur.min, e.cost_increase_eur.max)
                 if e.cost_increase_eur
@@ -250,6 +257,30 @@ def _timeline_sections(p: Projection) -> list[Section]:
         or [("-", "-", "no transition and no threshold crossed", "-", "-", "-")],
     )
     return [timeline, events]
+
+
+# The planning document's "Revenue vs Infrastructure Cost" case: 1,000 clients, EUR 149,000 a
+# month, on Scale, "gross margin ~96 %" (README: where the document contradicts itself).
+DOCUMENT_CASE = {"clients": 1000, "revenue_eur": 149_000, "infra_tier": "scale", "margin_pct": 96}
+
+
+def document_margin_note(p: Projection) -> str | None:
+    """On the document's own case, how its ~96 % margin differs from the line items'."""
+    c, case = p.costs, DOCUMENT_CASE
+    if (p.totals.clients, c.revenue_eur, p.recommendation.tier.id) != (
+        case["clients"],
+        case["revenue_eur"],
+        case["infra_tier"],
+    ) or not c.revenue_eur:
+        return None
+    without_support = 100 * (c.revenue_eur - c.infra_eur - c.development_eur) / c.revenue_eur
+    return (
+        f"the planning document gives ~{case['margin_pct']} % gross margin for this case; its "
+        f"own line items give {c.gross_margin_pct:.1f} % (({c.revenue_eur:,.0f} - "
+        f"{c.infra_eur:,.0f} - {c.support_eur:,.0f} - {c.development_eur:,.0f}) / "
+        f"{c.revenue_eur:,.0f}); ~{case['margin_pct']} % comes out only with support left out "
+        f"({without_support:.1f} %)"
+    )
 
 
 def projection_report(p: Projection) -> Report:
@@ -327,8 +358,13 @@ def projection_report(p: Projection) -> Report:
     if p.timeline:
         sections += _timeline_sections(p)
         chart = lambda console: growth_chart(p, console.width)  # noqa: E731
+    result = projection_data(p)
+    document = document_margin_note(p)
+    if document is not None:
+        notes.append(document)
+        result["document_differs"] = [document]
     notes.append(_summary(p))
-    return Report(data=projection_data(p), sections=sections, notes=notes, chart=chart, result=p)
+    return Report(data=result, sections=sections, notes=notes, chart=chart, result=p)
 
 
 def _sample(count: int, most: int, keep: Sequence[int] = ()) -> list[int]:

@@ -392,6 +392,7 @@ def to_table(report: Report) -> str:
             table.add_column(
                 section.columns[index],
                 justify="right" if numeric else "left",
+                # a headerless section narrower than its keys has no widths: Rich folds it
                 min_width=layout.widths.get(index) if keyed else None,
                 no_wrap=keyed,  # Rich then narrows only the prose to fit
                 max_width=None if keyed else layout.widths.get(index),

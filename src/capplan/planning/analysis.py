@@ -20,6 +20,7 @@ from capplan.planning.inputs import ASSUMPTIONS, gather
 from capplan.projection import Projection, misfit, project
 
 if TYPE_CHECKING:  # numpy stays unimported until something is sampled
+    from capplan.planning.growth import MeasuredGrowth
     from capplan.planning.sampling import Uncertainty
     from capplan.planning.sensitivity import Sensitivity
 
@@ -33,6 +34,7 @@ class Options:
     seed: int = 0
     swing: float | None = None  # --sensitivity: the swing of inputs without a range
     target_margin_pct: float | None = None  # break-even asked for
+    sampling_asked: tuple[str, ...] = ()  # --samples/--seed as typed: said when nothing samples
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Analysis:
     sensitivity: Sensitivity | None = None
     break_even: BreakEven | None = None
     calibration: Calibration | None = None
+    notes: tuple[str, ...] = ()  # an option that had nothing to act on, and why
+    measured_growth: tuple[MeasuredGrowth, ...] = ()  # --growth-from: the growth measured
 
     @property
     def misfit(self) -> str | None:
@@ -69,8 +73,14 @@ class Analysis:
         return p.recommendation.fits and all(m.fits for m in p.timeline)
 
 
-def set_ranges(overrides: Sequence[Override]) -> tuple[dict[str, Spread], dict[str, Spread]]:
-    """The ranges given with --set: of assumptions (by key) and of plans' figures (plan.figure)."""
+def set_ranges(
+    overrides: Sequence[Override], mix: Mix | None = None, source: str = "the mix"
+) -> tuple[dict[str, Spread], dict[str, Spread]]:
+    """The ranges given with --set: of assumptions (by key) and of plans' figures (plan.figure).
+
+    A range of a plan's figure applies to the mix's plan that leaves the figure to its plan; a
+    range that would apply to nothing (the mix sets the figure itself, or has no such plan) is
+    refused in one line that names what overrides it, never dropped."""
     assumptions: dict[str, Spread] = {}
     plans: dict[str, Spread] = {}
     for override in overrides:
@@ -87,7 +97,21 @@ def set_ranges(overrides: Sequence[Override]) -> tuple[dict[str, Spread], dict[s
                 )
             assumptions[parts[1]] = found
         else:
-            plans[f"{parts[1]}.{parts[2]}"] = found
+            plan, figure = parts[1], parts[2]
+            row = None if mix is None else mix.tiers.get(plan)
+            if mix is not None and row is None:
+                raise ConfigError(
+                    f"--set {override.text}",
+                    f"{source} has no {plan} clients: the range would move nothing",
+                )
+            if row is not None and getattr(row, figure) is not None:
+                raise ConfigError(
+                    f"--set {override.text}",
+                    f"{source} sets {plan}.{figure} itself, which overrides the plan's figure; "
+                    f"give the range there ({figure}: {{low: X, high: Y}}) or drop it from "
+                    "the mix",
+                )
+            plans[f"{plan}.{figure}"] = found
     return assumptions, plans
 
 
@@ -98,12 +122,15 @@ def analyse(
     options: Options,
     overrides: Sequence[Override] = (),
     calibration: Calibration | None = None,
+    source: str = "the mix",
+    measured_growth: tuple[MeasuredGrowth, ...] = (),
 ) -> Analysis:
-    """`tiers` and `mix` come calibrated already; `calibration` is what to report of it."""
+    """`tiers` and `mix` come calibrated already; `calibration` is what to report of it;
+    `source` names the mix in messages."""
     o = options
     p = project(mix, tiers, thresholds, growth=o.growth, months=o.months, infra_tier=o.infra_tier)
     months = p.timeline[-1].month if p.timeline else None
-    assumption_ranges, plan_ranges = set_ranges(overrides)
+    assumption_ranges, plan_ranges = set_ranges(overrides, mix, source)
     inputs = gather(mix, tiers, o.growth, assumption_ranges, plan_ranges)
     uncertainty = sensitivity = None
     if inputs.ranged:
@@ -111,6 +138,12 @@ def analyse(
 
         uncertainty = sample(
             inputs, tiers, thresholds, samples=o.samples, seed=o.seed, months=months
+        )
+    notes: tuple[str, ...] = ()
+    if o.sampling_asked and not inputs.ranged:
+        notes = (
+            f"{' and '.join(o.sampling_asked)}: nothing to sample, neither the mix nor --set "
+            "gives a range {low, high}; the projection is exact",
         )
     if o.swing is not None:
         from capplan.planning.sensitivity import sensitivity as swing
@@ -124,4 +157,6 @@ def analyse(
         if o.target_margin_pct is None
         else break_even(p, tiers, o.target_margin_pct),
         calibration=calibration,
+        notes=notes,
+        measured_growth=measured_growth,
     )

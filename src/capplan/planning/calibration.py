@@ -10,12 +10,15 @@ measures what they allow:
 - images per product (originals over products) and products per client (the database's
   products_per_client, or products over active_clients), for the plans of the mix that do not
   set their own.
-Anything it cannot measure stays as planned, and says so.
+Anything it cannot measure stays as planned, and says so. A measured figure is kept as measured
+(0.425 images per product stays 0.425: an average, not a count); a figure that would zero a
+plan's image storage or database is kept too, with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +63,9 @@ class Calibration:
     tiers: TiersConfig
     changes: tuple[Calibrated, ...]
     kept: tuple[str, ...]  # what could not be measured, and why
-    images_per_product: int | None  # for the plans that do not set their own
-    products_per_client: int | None
+    images_per_product: float | None  # for the plans that do not set their own (an average)
+    products_per_client: float | None
+    warnings: tuple[str, ...] = ()  # a measured figure that zeroes storage or database
 
     def apply(self, mix: Mix) -> Mix:
         """The mix with the measured per-plan figures where a plan leaves them to its default."""
@@ -108,14 +112,24 @@ def _table(labels: dict[str, Any]) -> str:
     return str(labels.get("table", "")).rpartition(".")[2]
 
 
+USED = ("table_rows", "db_size_gb", "products_total", "active_clients", "products_per_client")
+
+
 def _database(data: dict[str, Any], source: str) -> Measurements:
     found: dict[str, float] = {}
-    for metric in data["metrics"]:
-        if not isinstance(metric, dict):
+    for index, metric in enumerate(data["metrics"]):
+        if not isinstance(metric, dict) or metric.get("name") not in USED:
             continue
-        name, value = metric.get("name"), _number(metric.get("value"))
-        if value is None or value < 0:
-            continue
+        name, given = metric.get("name"), metric.get("value")
+        value = _number(given)
+        if given is None:
+            continue  # a figure check could not measure: nothing to calibrate with
+        if value is None or not math.isfinite(value) or value < 0:
+            raise ConfigError(
+                source,
+                f"expected a number >= 0 as the value of {name}, got {json.dumps(given)}",
+                key=f"metrics.{index}.value",
+            )
         if name == "table_rows":
             table = _table(metric.get("labels") or {})
             if table in ("products", "orders"):
@@ -182,6 +196,13 @@ def calibrate(tiers: TiersConfig, paths: Sequence[Path]) -> Calibration:
     update: dict[str, float] = {}
     changes: list[Calibrated] = []
     kept: list[str] = []
+    warnings: list[str] = []
+
+    def zeroes(what: str, figure: str, source: str) -> None:
+        warnings.append(
+            f"calibration: {figure} measured 0 (from {source}): every plan's {what} is "
+            "then 0; check that the measurement is of the live platform"
+        )
 
     def change(key: str, measured: float, *what: str) -> None:
         update[key] = measured
@@ -190,6 +211,8 @@ def calibrate(tiers: TiersConfig, paths: Sequence[Path]) -> Calibration:
 
     if m.image_files and m.image_bytes is not None:
         change("avg_image_kb", m.image_bytes / m.image_files / 1000, "images")
+        if not m.image_bytes:
+            zeroes("image storage", "assumptions.avg_image_kb", m.source_of("images"))
         if m.variants:
             change("image_variants", int(m.variants), "images")
     else:
@@ -201,13 +224,15 @@ def calibrate(tiers: TiersConfig, paths: Sequence[Path]) -> Calibration:
         scale = m.db_size_gb / planned_db
         change("db_gb_per_product", a.db_gb_per_product * scale, "db", "products")
         change("db_gb_per_order", a.db_gb_per_order * scale, "db", "products")
+        if not scale:
+            zeroes("database", "db_size_gb", m.source_of("db"))
     else:
         kept.append(
             "db_gb_per_product, db_gb_per_order: no database size with products or orders rows"
         )
     images_per_product = None
     if m.image_sources and m.product_rows:
-        images_per_product = round(m.image_sources / m.product_rows)
+        images_per_product = m.image_sources / m.product_rows
         changes.append(
             Calibrated(
                 "images_per_product (plans that do not set it)",
@@ -223,7 +248,9 @@ def calibrate(tiers: TiersConfig, paths: Sequence[Path]) -> Calibration:
     if per_client is None and m.clients and m.product_rows is not None:
         per_client = m.product_rows / m.clients
     if per_client is not None:
-        products_per_client = round(per_client)
+        products_per_client = per_client
+        if not per_client:
+            zeroes("image storage and database", "products per client", m.source_of("clients"))
         changes.append(
             Calibrated(
                 "products (per client, plans that do not set it)",
@@ -238,5 +265,10 @@ def calibrate(tiers: TiersConfig, paths: Sequence[Path]) -> Calibration:
         )
     calibrated = tiers.model_copy(update={"assumptions": a.model_copy(update=update)})
     return Calibration(
-        calibrated, tuple(changes), tuple(kept), images_per_product, products_per_client
+        calibrated,
+        tuple(changes),
+        tuple(kept),
+        images_per_product,
+        products_per_client,
+        tuple(warnings),
     )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from capplan.config import Mix, TiersConfig
+from capplan.config.overrides import WHOLE_ASSUMPTIONS
 from capplan.config.ranges import Spread
 from capplan.projection import ClientProfile, profiles
 
@@ -40,6 +41,8 @@ ASSUMPTIONS = (
     "development_eur_per_month",
 )
 SHARED_GROWTH = "growth"
+# Assumptions whole when given whole (months of orders kept): moved and sampled in whole steps.
+WHOLE_WHEN_WHOLE = frozenset({"orders_retained_months"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,10 @@ def gather(
             span = given if isinstance(given, Spread) else None
             if given is None:
                 span = plan_ranges.get(name)
-            items.append(Input(name, float(getattr(profile, figure)), span, whole=figure in WHOLE))
+            value = float(getattr(profile, figure))
+            # a measured average (0.425 images per product) moves as a fraction
+            whole = figure in WHOLE and (value.is_integer() or span is not None)
+            items.append(Input(name, value, span, whole=whole))
         if row.growth is not None:
             name = f"{profile.tier.id}.growth"
             span = row.growth if isinstance(row.growth, Spread) else None
@@ -108,7 +114,13 @@ def gather(
         items.append(Input(SHARED_GROWTH, shared, span, rate=True))
     for key in ASSUMPTIONS:
         value = float(getattr(tiers.assumptions, key))
-        items.append(Input(f"assumptions.{key}", value, assumption_ranges.get(key)))
+        span = assumption_ranges.get(key)
+        whole = key in WHOLE_ASSUMPTIONS or (
+            key in WHOLE_WHEN_WHOLE
+            and value.is_integer()
+            and (span is None or all(float(x).is_integer() for x in (span.low, span.high)))
+        )
+        items.append(Input(f"assumptions.{key}", value, span, whole=whole))
     return Inputs(tuple(rows), tuple(items), growth_of)
 
 

@@ -1,12 +1,16 @@
 """Which input decides: each input moved alone to its low and its high, the others at mids.
 
 An input with a range moves to its low and high; one without moves by the swing (20 %: mid x 0.8
-and mid x 1.2). Without a timeline the figures are today's; with one, those of its last month
-(so that growth rates count). The inputs are ranked by the swing of monthly cost, then of disk.
+and mid x 1.2); a whole-number input (a count of clients, products, images or variants, whole
+months of orders) is rounded outward, so that it stays whole and moves by at least one
+(3 variants -/+ 20 % are 2 and 4, not 2.4 and 3.6). Without a timeline the figures are today's;
+with one, those of its last month (so that growth rates count). The inputs are ranked by the
+swing of monthly cost, then of disk.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,8 +59,8 @@ def bounds(item: Input, swing: float) -> tuple[float, float]:
     if item.spread is not None:
         return item.spread.low, item.spread.high
     low, high = item.value * (1 - swing), item.value * (1 + swing)
-    if item.whole:
-        low, high = float(round(low)), float(round(high))
+    if item.whole:  # outward, past the noise of the product (1,000 x 0.8 is not 799.99...)
+        low, high = float(math.floor(low + 1e-9)), float(math.ceil(high - 1e-9))
     return low, high
 
 
