@@ -152,7 +152,7 @@ def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.jpg").write_bytes(images.jpeg(images.photo(100, 100)))
-    shard = tmp_path / "dest" / "products" / "00" / "11"
+    shard = tmp_path / "dest" / ".capplan-staging"  # where every temporary file of DEST lives
     shard.mkdir(parents=True)
     # a writer of this host that has gone: a real process that made its temporary file and died
     subprocess.run(
@@ -186,12 +186,19 @@ def test_leftover_temporary_files_are_removed(run: Run, tmp_path: Path) -> None:
     ]
     for path in writing:
         path.write_bytes(b"half written")
+    # the tree itself is not walked at start: a temporary-looking file elsewhere is not read
+    outside = (
+        tmp_path / "dest" / "products" / "00" / "11" / ".0011far_800.webp.@0123456789ab@1.k9.tmp"
+    )
+    outside.parent.mkdir(parents=True)
+    outside.write_bytes(b"half written")
+    os.utime(outside, (hour_ago, hour_ago))
     stale_manifest = tmp_path / ".m.jsonl.k1ll3d.tmp"
     stale_manifest.write_text('{"source": "half', encoding="utf-8")
     os.utime(stale_manifest, (hour_ago, hour_ago))
     _, summary = convert(run, src, tmp_path / "dest", "--manifest", tmp_path / "m.jsonl")
     assert summary["leftovers_removed"] == 5
-    assert sorted((tmp_path / "dest").rglob("*.tmp")) == sorted(writing)
+    assert sorted((tmp_path / "dest").rglob("*.tmp")) == sorted([*writing, outside])
     assert not stale_manifest.exists() and (tmp_path / "m.jsonl").is_file()
 
 

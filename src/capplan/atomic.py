@@ -61,10 +61,22 @@ def _kept(name: str) -> str:
     return name.encode()[:NAME_KEPT].decode(errors="ignore")
 
 
-def write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
-    """Write `data` to `path` atomically; `durable` also waits for it to reach the disk."""
+def write_bytes(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    durable: bool = True,
+    staging: Path | None = None,
+) -> None:
+    """Write `data` to `path` atomically; `durable` also waits for it to reach the disk.
+
+    The temporary file is made beside `path`, or in `staging`: a folder on the same file system
+    where every temporary file of a tree lives, so that finding leftovers reads one folder."""
     handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX
+        dir=path.parent if staging is None else staging,
+        prefix=temporary_prefix(path),
+        suffix=TEMP_SUFFIX,
     )
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -120,3 +132,22 @@ def _running(pid: str) -> bool:
     except (OverflowError, ValueError):
         return False  # no process has such a number
     return True
+
+
+def remove_abandoned(folder: Path, *, dry_run: bool = False) -> int:
+    """Remove the abandoned temporary files directly in `folder` (a staging folder), reading
+    that folder only; returns how many there were (with `dry_run`, would be removed)."""
+    removed = 0
+    try:
+        entries = os.scandir(folder)
+    except FileNotFoundError:
+        return 0
+    with entries:
+        for entry in entries:
+            if not is_leftover(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            if is_abandoned(Path(entry.path)):
+                removed += 1
+                if not dry_run:
+                    Path(entry.path).unlink(missing_ok=True)
+    return removed

@@ -2,13 +2,15 @@
 
 SRC is walked lazily and a bounded number of images is in flight, on local worker processes
 (started while the walk begins) or on a Dask cluster, so memory stays flat whatever SRC holds.
-Every output path is checked before any work starts. Every write is atomic; a run killed at any
+Every output path is checked before any work starts. Every write is atomic (a temporary file in
+DEST's staging folder, renamed into place); a run killed at any
 moment and run again removes the temporary files it left and completes the tree. Sources are
 only read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -26,6 +28,7 @@ from capplan.images.manifest import Manifest
 from capplan.images.outcome import Outcome, Summary
 from capplan.images.shards import Shard
 from capplan.images.storage import (
+    STAGING,
     Entry,
     Location,
     RemoteStorage,
@@ -170,20 +173,19 @@ def _ask(subject: str, location: Location, question: Callable[[RemoteStorage], A
 
 
 def remove_leftovers(dest: Location, dry_run: bool) -> int:
-    """Temporary files that a killed run left in a local tree (an object store has none); those
-    that another run is writing now (a shard on a shared file system) stay."""
-    products = Path(dest.root, "products")
-    if not dest.is_local or not products.is_dir():
+    """Temporary files that a killed run left in a local tree (an object store has none): they
+    all live in DEST's staging folder, the only folder read; those that another run is writing
+    now (a shard on a shared file system) stay."""
+    if not dest.is_local:
         return 0
-    removed = 0
-    for _, _, files in open_storage(Location(str(products), None, str(products))).walk():
-        for entry in files:
-            name = entry.relative.rpartition("/")[2]
-            if entry.regular and atomic.is_leftover(name) and atomic.is_abandoned(Path(entry.path)):
-                removed += 1
-                if not dry_run:
-                    Path(entry.path).unlink(missing_ok=True)
-    return removed
+    return atomic.remove_abandoned(Path(dest.root, STAGING), dry_run=dry_run)
+
+
+def _tidy(dest: Location) -> None:
+    """The staging folder goes when the run leaves it empty (another shard's files keep it)."""
+    if dest.is_local:
+        with contextlib.suppress(OSError):
+            Path(dest.root, STAGING).rmdir()
 
 
 def _count_sources(plan: Plan, report: Callable[[int], None]) -> None:
@@ -258,6 +260,7 @@ def _run(
         complete = True
     finally:
         record.close(complete)
+        _tidy(plan.dest)
     summary.finish(time.perf_counter() - started)
     return summary
 

@@ -11,6 +11,7 @@ a URL is redacted where it enters (`locate`), and a library's error is one line 
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import posixpath
@@ -34,6 +35,9 @@ CREDENTIALS = (
 
 
 Options = tuple[tuple[str, Any], ...]
+# Every temporary file of a local tree is made here and renamed into place: the folder is on the
+# tree's own file system, and finding what a killed run left reads this folder only.
+STAGING = ".capplan-staging"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +207,23 @@ class LocalStorage(Storage):
             return None
         return info.st_size if stat.S_ISREG(info.st_mode) else None
 
+    @property
+    def staging(self) -> Path:
+        return Path(self.location.root, STAGING)
+
     def write(self, path: str, data: bytes) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):  # a shard that ended may just have removed the empty staging folder
+            try:
+                atomic.write_bytes(target, data, durable=False, staging=self.staging)
+                return
+            except FileNotFoundError:
+                self.staging.mkdir(exist_ok=True)
+            except OSError as error:
+                if error.errno != errno.EXDEV:
+                    raise
+                break  # the tree spans file systems here: the temporary file beside its target
         atomic.write_bytes(target, data, durable=False)
 
     def is_dir(self) -> bool:
