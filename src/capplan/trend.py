@@ -8,8 +8,9 @@ A forecast never extrapolates to today: a threshold's date is the moment the fit
 it, in the past when that is in the past, and the age of the last point is said beside it. A
 percentage is never projected past 100, and a date more than 100 years from now is no date.
 
-Two ways in, one computation: `history_forecasts` reads a history file with flat memory (SQLite
-counts and orders each series, Python sees only its sample); `forecasts` takes records already in
+Two ways in, one computation: `history_forecasts` reads a history source with flat memory (a
+SQLite file counts and orders each series, a Prometheus server samples it; Python sees only the
+sample); `forecasts` takes records already in
 memory. Both build the same Series and give the same forecasts.
 """
 
@@ -23,10 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from capplan import history
 from capplan.config import ThresholdsConfig, TiersConfig
 from capplan.formulas import DAYS_PER_MONTH, KB_PER_GB
 from capplan.history import Record, Series, evenly
+from capplan.history_source import HistorySource, SqliteHistory
 from capplan.metrics import METRICS, PERCENT, Measurement, Metric, action_for, evaluate, label_text
 from capplan.sizing import fit as fit_tier
 
@@ -241,7 +242,7 @@ def forecast(
 
 
 def history_forecasts(
-    path: Path,
+    source: HistorySource | Path,
     thresholds: ThresholdsConfig,
     tiers: TiersConfig,
     now: dt.datetime | None = None,
@@ -250,12 +251,14 @@ def history_forecasts(
     since: dt.datetime | None = None,
     stale_after: dt.timedelta = STALE_AFTER,
 ) -> list[Forecast]:
-    """The forecast of every series in a history file, by metric and labels; memory stays flat
-    whatever the size of the history."""
+    """The forecast of every series in a history (a file, a server), by metric and labels;
+    memory stays flat whatever the size of the history."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    if isinstance(source, Path):
+        source = SqliteHistory(source)
     return [
         forecast(series, thresholds, tiers, now, stale_after)
-        for series in history.series(path, most=MAX_POINTS, metric=metric, since=since)
+        for series in source.series(most=MAX_POINTS, metric=metric, since=since)
     ]
 
 

@@ -21,6 +21,13 @@ from capplan.cli.options import (
     output_options,
     since_moment,
 )
+from capplan.cli.sources import (
+    BasicAuthFileOption,
+    CaFileOption,
+    MatchOption,
+    TokenFileOption,
+    open_history,
+)
 
 history_app = subgroup(
     "history",
@@ -50,7 +57,7 @@ def history_import(
     import capplan.history
     from capplan.output.trend import imported_text
 
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history import")
     result = capplan.history.import_csv(path, csv_file)
     sys.stdout.write(imported_text(result, csv_file, path))
 
@@ -67,7 +74,7 @@ def history_show(
     import capplan.history
     from capplan.output.trend import history_report
 
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history show")
     records = list(capplan.history.records(path, metric=metric, since=since_moment(since)))
     out.emit(history_report(records))
 
@@ -106,7 +113,7 @@ def history_export(
     from capplan import history_csv
     from capplan.output.trend import emit_lines
 
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history export")
     with capplan.history.rows(path, metric=metric, since=since_moment(since)) as rows:
         emit_lines(history_csv.write(rows), output)
 
@@ -155,7 +162,7 @@ def history_prune(
         if age is None:
             raise InputError("keep", keep, "expected an age: 400d, 56w, 13m, 2y")
         moment = now - age
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history prune")
     sys.stdout.write(pruned_text(capplan.history.prune(path, moment, now), path))
 
 
@@ -169,6 +176,10 @@ def trend(
     since: SinceOption = None,
     stale: StaleOption = 7,
     history: HistoryOption = None,
+    match: MatchOption = None,
+    token_file: TokenFileOption = None,
+    basic_auth_file: BasicAuthFileOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """When each recorded metric crosses its warning and critical thresholds.
 
@@ -177,20 +188,22 @@ def trend(
     last point is older than --stale days says so: record fresh data. For products_total and
     storage_gb, also when the next infrastructure tier is needed.
 
-    Record history with `capplan check --record` (from cron) or `capplan history import`.
+    Record history with `capplan check --record` (from cron) or `capplan history import`, or
+    read a fleet's from Prometheus: --history http://prometheus:9090 (node_exporter's series and
+    capplan's own; the last 90 days unless --since says otherwise). Each series keeps its
+    `instance` label, so --format json gives the forecasts per host.
     """
     import datetime as dt
 
-    import capplan.history
     from capplan.output.trend import trend_report
     from capplan.trend import history_forecasts
 
     tiers, thresholds = config.tiers, config.thresholds
     now = dt.datetime.now(dt.timezone.utc)
-    path = capplan.history.resolve(history)
+    source = open_history(history, match, token_file, basic_auth_file, ca_file)
     stale_after = dt.timedelta(days=stale)
     found = history_forecasts(
-        path,
+        source,
         thresholds,
         tiers,
         now,
