@@ -14,10 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.check_servers import free_port, system_binary
 
 HOUR = 3600
 DAYS = 90
+# The fleet's history ends at the last full hour but one; forecasts are made half an hour later.
+END = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - dt.timedelta(
+    hours=1
+)
+NOW = END + dt.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -224,3 +231,10 @@ def prometheus_server(
             process.kill()
             process.wait()
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[str]:
+    """A Prometheus whose TSDB holds the fleet's 90 days (see openmetrics)."""
+    with prometheus_server(openmetrics_text=openmetrics(END)) as url:
+        yield url

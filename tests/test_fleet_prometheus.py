@@ -9,7 +9,6 @@ import itertools
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,25 +31,11 @@ from capplan.history_source import locate
 from capplan.trend import MAX_POINTS, Forecast, history_forecasts
 from tests.check_servers import free_port
 from tests.conftest import Run
-from tests.prometheus_fleet import (
-    fleet_lines,
-    history_csv,
-    instances,
-    openmetrics,
-    prometheus_server,
-)
+from tests.prometheus_fleet import END, NOW, fleet_lines, history_csv, instances, prometheus
 
-END = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - dt.timedelta(
-    hours=1
-)
-NOW = END + dt.timedelta(minutes=30)
+__all__ = ["prometheus"]  # the fixture
+
 TOKEN = "fleet-token-not-shown"
-
-
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[str]:
-    with prometheus_server(openmetrics_text=openmetrics(END)) as url:
-        yield url
 
 
 def _source(url: str, **extra: object) -> PrometheusHistory:

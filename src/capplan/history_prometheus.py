@@ -41,7 +41,7 @@ from typing import Any
 
 from capplan.errors import CapplanError, InputError, ServerError
 from capplan.history import Series, evenly
-from capplan.history_source import Location
+from capplan.history_source import HostFacts, Location
 from capplan.metrics import METRICS, label_text
 
 MAX_RESOLUTION = 11_000  # Prometheus refuses a range query of more points per series
@@ -476,6 +476,34 @@ class PrometheusHistory:
         order = list(METRICS)
         for key in sorted(found, key=lambda k: (order.index(k[0]), k[1])):
             yield found[key]
+
+    def facts(self) -> dict[str, HostFacts]:
+        """Each instance's cores, memory and real file systems (size, free) by node_exporter."""
+        end = _seconds(self.now or dt.datetime.now(dt.timezone.utc))
+        s = self._selector
+        asked = {
+            "vcpu": f"count without (cpu, mode) ({s('node_cpu_seconds_total', IDLE)})",
+            "ram_gb": f"{s('node_memory_MemTotal_bytes')} / 1e9",
+            "disk_gb": f"sum without (device, fstype, mountpoint) "
+            f"({s('node_filesystem_size_bytes', FS)}) / 1e9",
+            "disk_free_gb": f"sum without (device, fstype, mountpoint) "
+            f"({s('node_filesystem_avail_bytes', FS)}) / 1e9",
+        }
+        found: dict[str, dict[str, float]] = {}
+        for name, expr in asked.items():
+            answer = self.client.get("query", [("query", expr), ("time", str(end))])
+            for item in answer.get("result") or []:
+                instance = str(item.get("metric", {}).get("instance", ""))
+                found.setdefault(instance, {})[name] = float(item["value"][1])
+        return {
+            instance: HostFacts(
+                vcpu=int(values["vcpu"]) if "vcpu" in values else None,
+                ram_gb=values.get("ram_gb"),
+                disk_gb=values.get("disk_gb"),
+                disk_free_gb=values.get("disk_free_gb"),
+            )
+            for instance, values in found.items()
+        }
 
     def _read(
         self, query: Query, start: int, last: int, end: int, step: int

@@ -29,6 +29,17 @@ PROMETHEUS_SCHEMES = ("http", "https")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """What a server history knows of a host's size: cores, memory, and its real file systems
+    (a source that knows them has a `facts()` method: instance -> HostFacts)."""
+
+    vcpu: int | None = None
+    ram_gb: float | None = None
+    disk_gb: float | None = None
+    disk_free_gb: float | None = None
+
+
 class HistorySource(Protocol):
     """A history that the forecasts read: a file, a server."""
 
