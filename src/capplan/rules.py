@@ -23,7 +23,7 @@ from typing import Any
 
 from capplan.config import ThresholdsConfig
 from capplan.errors import InputError
-from capplan.history_prometheus import CAPPLAN_QUERIES, NODE_QUERIES, Query
+from capplan.history_promql import CAPPLAN_QUERIES, NODE_QUERIES, Query
 from capplan.metrics import METRICS, Status
 
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")  # Prometheus' duration grammar
