@@ -102,6 +102,11 @@ def openmetrics(end: dt.datetime) -> str:
         "gauge",
         [(node(i, fs), [DISK_SIZE] * len(times)) for i in instances() for fs in (root, run)],
     )
+    avail_rows = [
+        (node(i, root), [DISK_SIZE * (1 - lines[("disk_percent", i)].at(t) / 100) for t in times])
+        for i in instances()
+    ] + [(node(i, run), [DISK_SIZE * 0.01] * len(times)) for i in instances()]
+    family("node_filesystem_free_bytes", "gauge", avail_rows)  # no blocks reserved for root
     family(
         "node_filesystem_avail_bytes",
         "gauge",

@@ -107,9 +107,11 @@ def test_a_threshold_alert_fires_on_node_exporter_and_on_capplan_series(
                 "input_series": [
                     {"series": f"node_filesystem_size_bytes{{{fs}}}", "values": "100x30"},
                     {"series": f"node_filesystem_avail_bytes{{{fs}}}", "values": "10x30"},
+                    {"series": f"node_filesystem_free_bytes{{{fs}}}", "values": "10x30"},
                     # a full tmpfs is no disk to expand
                     {"series": f"node_filesystem_size_bytes{{{tmpfs}}}", "values": "100x30"},
                     {"series": f"node_filesystem_avail_bytes{{{tmpfs}}}", "values": "0x30"},
+                    {"series": f"node_filesystem_free_bytes{{{tmpfs}}}", "values": "0x30"},
                     {"series": f'capplan_db_size_bytes{{{NODE},db="shop"}}', "values": "21e9x30"},
                 ],
                 "alert_rule_test": [

@@ -329,9 +329,9 @@ def fleet_totals(
     and free of the hosts' real file systems when the history knows them."""
     totals: list[FleetTotal] = []
     known = list((facts or {}).values())
-    sized = [f for f in known if f.disk_gb is not None and f.disk_free_gb is not None]
+    sized = [f for f in known if f.disk_used_gb is not None and f.disk_free_gb is not None]
     if sized:
-        used = sum((f.disk_gb or 0) - (f.disk_free_gb or 0) for f in sized)
+        used = sum(f.disk_used_gb or 0 for f in sized)
         totals.append(FleetTotal("disk_used_gb", used, "GB", len(sized)))
         totals.append(
             FleetTotal("disk_free_gb", sum(f.disk_free_gb or 0 for f in sized), "GB", len(sized))

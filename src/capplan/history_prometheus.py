@@ -320,8 +320,9 @@ class PrometheusHistory:
         asked = {
             "vcpu": f"count without (cpu, mode) ({s('node_cpu_seconds_total', IDLE)})",
             "ram_gb": f"{s('node_memory_MemTotal_bytes')} / 1e9",
-            "disk_gb": f"sum without (device, fstype, mountpoint) "
-            f"({s('node_filesystem_size_bytes', FS)}) / 1e9",
+            "disk_used_gb": f"sum without (device, fstype, mountpoint) "
+            f"({s('node_filesystem_size_bytes', FS)} "
+            f"- {s('node_filesystem_free_bytes', FS)}) / 1e9",
             "disk_free_gb": f"sum without (device, fstype, mountpoint) "
             f"({s('node_filesystem_avail_bytes', FS)}) / 1e9",
         }
@@ -335,7 +336,7 @@ class PrometheusHistory:
             instance: HostFacts(
                 vcpu=int(values["vcpu"]) if "vcpu" in values else None,
                 ram_gb=values.get("ram_gb"),
-                disk_gb=values.get("disk_gb"),
+                disk_used_gb=values.get("disk_used_gb"),
                 disk_free_gb=values.get("disk_free_gb"),
             )
             for instance, values in found.items()

@@ -100,11 +100,14 @@ NODE_QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "disk_percent",
+        # as df and capplan check count it: used / (used + available to users), where used is
+        # size - free (the blocks reserved for root are neither)
         lambda s, w: (
-            f"100 * (1 - {s('node_filesystem_avail_bytes', FS)} "
-            f"/ {s('node_filesystem_size_bytes', FS)})"
+            f"100 * ({s('node_filesystem_size_bytes', FS)} - {s('node_filesystem_free_bytes', FS)})"
+            f" / ({s('node_filesystem_size_bytes', FS)} - {s('node_filesystem_free_bytes', FS)}"
+            f" + {s('node_filesystem_avail_bytes', FS)})"
         ),
-        ("node_filesystem_avail_bytes", "node_filesystem_size_bytes"),
+        ("node_filesystem_avail_bytes", "node_filesystem_free_bytes", "node_filesystem_size_bytes"),
         rename=(("mountpoint", "path"),),
         drop=("device", "fstype"),
     ),

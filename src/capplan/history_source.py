@@ -36,7 +36,7 @@ class HostFacts:
 
     vcpu: int | None = None
     ram_gb: float | None = None
-    disk_gb: float | None = None
+    disk_used_gb: float | None = None
     disk_free_gb: float | None = None
 
 
