@@ -327,3 +327,34 @@ def test_match_with_a_history_file_is_refused() -> None:
 
     with pytest.raises(InputError, match="Prometheus history only"):
         open_source("h.db", match=('job="node"',))
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**7), st.floats(-1e6, 1e6, allow_nan=False)),
+        min_size=2,
+        max_size=60,
+        unique_by=lambda p: p[0],
+    )
+)
+def test_theil_sen_is_the_median_of_the_pairwise_slopes(points: list[tuple[int, float]]) -> None:
+    """The fit a fleet's hundreds of series take (pairs computed in numpy) is the plain one."""
+    import statistics
+
+    from capplan.trend import theil_sen
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    ordered = sorted(points)
+    moments = [(start + dt.timedelta(seconds=s), v) for s, v in ordered]
+    xs = [(m - moments[0][0]).total_seconds() / 86_400 for m, _ in moments]
+    ys = [v for _, v in moments]
+    slopes = [
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs))
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    ]
+    slope = statistics.median(slopes)
+    fit = theil_sen(moments)
+    assert fit.slope_per_day == slope
+    assert fit.intercept == statistics.median([y - slope * x for x, y in zip(xs, ys, strict=True)])

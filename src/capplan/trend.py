@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,18 +102,19 @@ class Fit:
 def theil_sen(points: Sequence[Point], ceiling: float | None = None) -> Fit:
     """The median pairwise slope, and the median intercept for it (over at most MAX_POINTS of
     the points, evenly spread)."""
+    import numpy as np  # the pairs in C: a fleet's 400 series take a second, not twenty
+
     if len(points) > MAX_POINTS:
         points = [points[i] for i in evenly(len(points), MAX_POINTS)]
     start = points[0][0]
-    xs = [(moment - start).total_seconds() / SECONDS_PER_DAY for moment, _ in points]
-    ys = [value for _, value in points]
-    slopes: list[float] = []
-    for i in range(len(xs) - 1):
-        x0, y0 = xs[i], ys[i]
-        later = zip(xs[i + 1 :], ys[i + 1 :], strict=True)
-        slopes += [(y - y0) / (x - x0) for x, y in later if x != x0]
-    slope = statistics.median(slopes) if slopes else 0.0
-    intercept = statistics.median([y - slope * x for x, y in zip(xs, ys, strict=True)])
+    xs = np.array([(moment - start).total_seconds() / SECONDS_PER_DAY for moment, _ in points])
+    ys = np.array([value for _, value in points], dtype=float)
+    first, second = np.triu_indices(len(xs), 1)  # every pair i < j
+    dx = xs[second] - xs[first]
+    apart = dx != 0
+    slopes = (ys[second][apart] - ys[first][apart]) / dx[apart]
+    slope = float(np.median(slopes)) if slopes.size else 0.0
+    intercept = float(np.median(ys - slope * xs))
     return Fit(slope, intercept, start, ceiling)
 
 
