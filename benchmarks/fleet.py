@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import math
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,10 +89,9 @@ def openmetrics(path: Path, instances: int, every: int, end: dt.datetime) -> int
 
 
 def start_prometheus(data: Path, every: int) -> tuple[subprocess.Popen[bytes], str]:
-    port_socket = __import__("socket").socket()
-    port_socket.bind(("127.0.0.1", 0))
-    port = port_socket.getsockname()[1]
-    port_socket.close()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
     config = data.parent / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
     process = subprocess.Popen(
