@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from history_data import CAPPLAN, Measured, how_to_run, measure
@@ -50,7 +51,7 @@ def openmetrics(path: Path, instances: int, every: int, end: dt.datetime) -> int
     def days(t: int) -> float:
         return (t - times[0]) / 86_400
 
-    families = [
+    families: list[tuple[str, str, str, Callable[[int, int], float]]] = [
         ("node_memory_MemTotal_bytes", "gauge", "", lambda i, t: 16e9),
         ("node_memory_MemAvailable_bytes", "gauge", "",
          lambda i, t: 16e9 * (1 - (30 + 0.3 * (i % 7) * days(t) / 10) / 100)),
