@@ -74,3 +74,10 @@ class BeyondExact(CapplanError):
 
     def in_file(self, source: str | Path) -> ConfigError:
         return ConfigError(source, self.message)
+
+
+class ServerError(CapplanError):
+    """A server that capplan reads (a Prometheus history) did not answer, refused, or timed out:
+    exit 3 whatever the command, since no result could be computed from it."""
+
+    exit_code = 3

@@ -18,13 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from capplan.check import HOST_METRICS, host_tier
 from capplan.config import Assumptions, InfraTier, ThresholdsConfig, TiersConfig
 from capplan.errors import InputError
 from capplan.history import parse_age
+from capplan.history_source import HistorySource, HostFacts, SqliteHistory
 from capplan.metrics import METRICS, Status, overall
 from capplan.projection import Projection
 from capplan.trend import STALE_AFTER, Crossing, Forecast, Reach, history_forecasts
@@ -89,8 +90,38 @@ class Sources:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetHost:
+    """One host of a fleet (an `instance`): its tier, worst status and soonest crossing."""
+
+    instance: str
+    host: HostTier
+    forecasts: tuple[Forecast, ...]
+    alerts: tuple[Alert, ...]  # soonest first
+    needs: tuple[TierNeed, ...]
+    facts: HostFacts = field(default_factory=HostFacts)
+
+    @property
+    def status(self) -> Status:
+        return overall(f.latest.status for f in self.forecasts)
+
+    @property
+    def soonest(self) -> Alert | None:
+        return self.alerts[0] if self.alerts else None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTotal:
+    """A sum across the fleet's hosts, where a sum means something."""
+
+    name: str
+    value: float
+    unit: str
+    hosts: int  # how many hosts gave a value
+
+
+@dataclass(frozen=True, slots=True)
 class Inputs:
-    history: Path
+    history: str  # the file, or the server by its non-secret parts
     records: int
     series: int
     first: dt.datetime  # the oldest and newest points read
@@ -112,6 +143,8 @@ class Health:
     assumptions: Assumptions
     disk_threshold_pct: float
     projection: Projection | None = None
+    fleet: tuple[FleetHost, ...] = ()  # two hosts or more: most urgent first
+    totals: tuple[FleetTotal, ...] = ()
 
     @property
     def status(self) -> Status:
@@ -228,8 +261,103 @@ def tier_needs(forecasts: Sequence[Forecast], tiers: TiersConfig, host: HostTier
     return needs
 
 
+INSTANCE = "instance"
+# Fleet totals: the metrics whose sum across hosts means something, and the label that makes a
+# value the same thing on two hosts (one database seen from every app server counts once).
+SUMMED = (
+    ("storage_gb", None),
+    ("db_size_gb", "db"),
+    ("products_total", "db"),
+    ("access_requests_per_second", None),
+    ("network_receive_bytes_per_second", None),
+    ("network_transmit_bytes_per_second", None),
+)
+
+
+def _urgency(alert: Alert | None) -> tuple[int, int, dt.datetime]:
+    latest = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    if alert is None:
+        return 3, 0, latest
+    order = {When.NOW: 0, When.CROSSED: 1, When.COMING: 2}
+    rank = -alert.level.rank if alert.when is When.NOW else 0
+    return order[alert.when], rank, alert.at or dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def _host_of(facts: HostFacts | None, host: HostTier, tiers: TiersConfig) -> HostTier:
+    """A fleet host's tier: --host-tier when given, else the one its cores and memory match."""
+    if host.given or facts is None or facts.vcpu is None or facts.ram_gb is None:
+        return host
+    infra = tiers.infrastructure_tiers
+    return HostTier(host_tier(infra, facts.vcpu, facts.ram_gb), False, facts.vcpu, facts.ram_gb)
+
+
+def fleet(
+    forecasts: Sequence[Forecast],
+    tiers: TiersConfig,
+    host: HostTier,
+    now: dt.datetime,
+    horizon: dt.timedelta,
+    facts: dict[str, HostFacts] | None = None,
+) -> list[FleetHost]:
+    """The hosts (by `instance`), most urgent first: a threshold crossed now, critical first, then
+    crossed by the trend, then the soonest crossing; the hosts without one last, by name."""
+    groups: dict[str, list[Forecast]] = {}
+    for forecast in forecasts:
+        groups.setdefault(forecast.labels.get(INSTANCE, ""), []).append(forecast)
+    hosts = []
+    for instance, found in groups.items():
+        known = (facts or {}).get(instance)
+        tier = _host_of(known, host, tiers)
+        hosts.append(
+            FleetHost(
+                instance,
+                tier,
+                tuple(found),
+                tuple(alerts(found, now, horizon)),
+                tuple(tier_needs(found, tiers, tier)),
+                known or HostFacts(),
+            )
+        )
+    hosts.sort(key=lambda h: (*_urgency(h.soonest), -h.status.rank, h.instance))
+    return hosts
+
+
+def fleet_totals(
+    forecasts: Sequence[Forecast], facts: dict[str, HostFacts] | None = None
+) -> list[FleetTotal]:
+    """Sums across hosts of the latest values where a sum means something, and the disk used
+    and free of the hosts' real file systems when the history knows them."""
+    totals: list[FleetTotal] = []
+    known = list((facts or {}).values())
+    sized = [f for f in known if f.disk_used_gb is not None and f.disk_free_gb is not None]
+    if sized:
+        used = sum(f.disk_used_gb or 0 for f in sized)
+        totals.append(FleetTotal("disk_used_gb", used, "GB", len(sized)))
+        totals.append(
+            FleetTotal("disk_free_gb", sum(f.disk_free_gb or 0 for f in sized), "GB", len(sized))
+        )
+    for metric, shared in SUMMED:
+        values: dict[str, float] = {}
+        hosts: set[str] = set()
+        for forecast in forecasts:
+            value = forecast.latest.value
+            if forecast.metric != metric or value is None:
+                continue
+            labels = dict(forecast.labels)
+            key = labels.get(shared, "") if shared else ""
+            if not shared or not key:
+                key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            values[key] = max(values.get(key, value), value)
+            hosts.add(labels.get(INSTANCE, ""))
+        if values:
+            totals.append(
+                FleetTotal(metric, sum(values.values()), METRICS[metric].unit.symbol, len(hosts))
+            )
+    return totals
+
+
 def health(
-    history: Path,
+    history: HistorySource | Path,
     tiers: TiersConfig,
     thresholds: ThresholdsConfig,
     host: HostTier,
@@ -241,22 +369,39 @@ def health(
     projection: Projection | None = None,
     sources: Sources | None = None,
 ) -> Health:
-    """The page's content for a history file (and a projection, when a mix is given)."""
+    """The page's content for a history (and a projection, when a mix is given). With two
+    hosts or more (series of two `instance`s), the fleet: a row per host, totals, and the
+    alerts and tier needs of every host with its own tier."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    if isinstance(history, Path):
+        history = SqliteHistory(history)
     found = history_forecasts(history, thresholds, tiers, now, since=since, stale_after=stale_after)
     if not found:
         if since is not None:
             day = since.isoformat(timespec="seconds")
-            raise InputError("history", history, f"has no records from {day} on")
+            raise InputError("history", history.label, f"has no records from {day} on")
         raise InputError(
             "history",
-            history,
+            history.label,
             "has no records: record some with `capplan check --record` (from cron) or "
             "`capplan history import`",
         )
     found.sort(key=_order)
+    instances = {f.labels.get(INSTANCE, "") for f in found}
+    hosts: list[FleetHost] = []
+    totals: list[FleetTotal] = []
+    if len(instances) > 1:
+        known = getattr(history, "facts", None)
+        facts = known() if callable(known) else None
+        hosts = fleet(found, tiers, host, now, horizon, facts)
+        totals = fleet_totals(found, facts)
+        every_alert = [a for h in hosts for a in h.alerts]
+        every_need = [n for h in hosts for n in h.needs]
+    else:
+        every_alert = alerts(found, now, horizon)
+        every_need = tier_needs(found, tiers, host)
     described = Inputs(
-        history=history,
+        history=history.label,
         records=sum(f.count for f in found),
         series=len(found),
         first=min(f.sample[0][0] for f in found),
@@ -271,9 +416,21 @@ def health(
         inputs=described,
         host=host,
         forecasts=tuple(found),
-        alerts=tuple(alerts(found, now, horizon)),
-        needs=tuple(tier_needs(found, tiers, host)),
+        alerts=tuple(_soonest_first(every_alert)),
+        needs=tuple(_needs_soonest_first(every_need, tiers)),
         assumptions=tiers.assumptions,
         disk_threshold_pct=thresholds.disk_threshold_pct,
         projection=projection,
+        fleet=tuple(hosts),
+        totals=tuple(totals),
     )
+
+
+def _soonest_first(found: list[Alert]) -> list[Alert]:
+    return sorted(found, key=_urgency)
+
+
+def _needs_soonest_first(found: list[TierNeed], tiers: TiersConfig) -> list[TierNeed]:
+    ids = [tier.id for tier in tiers.infrastructure_tiers]
+    earliest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    return sorted(found, key=lambda need: (need.at or earliest, -ids.index(need.tier.id)))

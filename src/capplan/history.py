@@ -73,8 +73,17 @@ def default_path() -> Path:
     return Path(data_home) / "capplan" / "history.db"
 
 
-def resolve(option: Path | None) -> Path:
-    return option if option is not None else default_path()
+def resolve(option: str | Path | None, doing: str = "this command") -> Path:
+    """The history file named by --history or $CAPPLAN_HISTORY, else the default one. A URL is
+    never taken for a path: a server history is refused here, for what only a file does."""
+    from capplan.history_source import locate, sqlite_path
+
+    if isinstance(option, Path):
+        return option
+    text = option if option is not None else os.environ.get(HISTORY_ENV)
+    if not text:
+        return default_path()
+    return sqlite_path(locate(text), doing)
 
 
 # --- moments and ages -----------------------------------------------------------------------
@@ -165,7 +174,7 @@ def _import_new(history: Path, source: Path, now: dt.datetime) -> store.Imported
     ]
     try:
         history.parent.mkdir(parents=True, exist_ok=True)
-        atomic.remove_abandoned(history)
+        atomic.remove_abandoned(history.parent)
         handle, name = tempfile.mkstemp(
             dir=history.parent, prefix=atomic.temporary_prefix(history), suffix=atomic.TEMP_SUFFIX
         )

@@ -232,12 +232,12 @@ def output_options(*formats: Format) -> Callable[[F], F]:
 # --- the history ----------------------------------------------------------------------------
 
 HistoryOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--history",
-        metavar="FILE",
-        help="The history database (else $CAPPLAN_HISTORY, else "
-        "~/.local/share/capplan/history.db).",
+        metavar="FILE|URL",
+        help="The history: a SQLite file, or for trend and report a Prometheus server "
+        "(http://HOST:9090) (else $CAPPLAN_HISTORY, else ~/.local/share/capplan/history.db).",
         show_default=False,
     ),
 ]

@@ -18,6 +18,13 @@ from capplan.cli.options import (
     output_options,
     since_moment,
 )
+from capplan.cli.sources import (
+    BasicAuthFileOption,
+    CaFileOption,
+    MatchOption,
+    TokenFileOption,
+    open_history,
+)
 from capplan.output.formats import Format
 
 
@@ -55,10 +62,15 @@ def report(
             "--host-tier",
             metavar="TIER",
             help="The infrastructure tier the platform runs on (default: the tier this "
-            "machine's vCPU and RAM match, as capplan check says).",
+            "machine's vCPU and RAM match, as capplan check says; with a Prometheus history, "
+            "the tier each host's cores and memory match).",
             show_default=False,
         ),
     ] = None,
+    match: MatchOption = None,
+    token_file: TokenFileOption = None,
+    basic_auth_file: BasicAuthFileOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Write the Platform Health page: one self-contained HTML file to open, print or forward.
 
@@ -69,6 +81,11 @@ def report(
     infrastructure tier and when the trends need it; with --mix, the projection's tier, costs
     and margin); 5. the inputs. The dates are those of `capplan trend`.
 
+    A fleet (series of two hosts or more, by their `instance` label, as a Prometheus history
+    gives them: --history http://prometheus:9090) opens with a row per host, most urgent first
+    (its tier, worst status, soonest crossing and its action), the fleet's totals, and a section
+    of charts per host; the scaling recommendations say which host moves first.
+
     The page needs no network: style, charts (SVG) and text are in the file, and it runs no
     script. --format json gives the same content for scripts.
 
@@ -78,7 +95,6 @@ def report(
     import datetime as dt
     import sys
 
-    import capplan.history
     from capplan.errors import CapplanError
 
     if out.destination is None and out.format is Format.html and sys.stdout.isatty():
@@ -90,11 +106,12 @@ def report(
 
     tiers, thresholds = config.tiers, config.thresholds
     window = parse_horizon(horizon)
+    source = open_history(history, match, token_file, basic_auth_file, ca_file)
     host = host_tier_of(tiers, host_tier)
     projection = None if mix is None else project(load_mix(mix, tiers), tiers, thresholds)
     files = config.files or (None, None)
     content = health(
-        capplan.history.resolve(history),
+        source,
         tiers,
         thresholds,
         host,

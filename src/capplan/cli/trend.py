@@ -21,6 +21,13 @@ from capplan.cli.options import (
     output_options,
     since_moment,
 )
+from capplan.cli.sources import (
+    BasicAuthFileOption,
+    CaFileOption,
+    MatchOption,
+    TokenFileOption,
+    open_history,
+)
 
 history_app = subgroup(
     "history",
@@ -50,7 +57,7 @@ def history_import(
     import capplan.history
     from capplan.output.trend import imported_text
 
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history import")
     result = capplan.history.import_csv(path, csv_file)
     sys.stdout.write(imported_text(result, csv_file, path))
 
@@ -74,7 +81,7 @@ def history_show(
     from capplan.output.formats import Format
     from capplan.output.trend import TABLE_MOST, emit_lines, history_lines, history_report
 
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history show")
     moment = since_moment(since)
     records = capplan.history.records(path, metric=metric, since=moment)
     if out.format is not Format.table:
@@ -130,7 +137,7 @@ def history_export(
             "history export writes CSV: name the file .csv "
             f"(history show --format {BY_SUFFIX[output.suffix.lower()].value} -o FILE writes that)",
         )
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history export")
     with capplan.history.rows(path, metric=metric, since=since_moment(since)) as rows:
         emit_lines(history_csv.write(rows), output)
 
@@ -181,7 +188,7 @@ def history_prune(
         if not age:
             raise InputError("keep", keep, "would remove every record: expected an age above 0")
         moment = now - age
-    path = capplan.history.resolve(history)
+    path = capplan.history.resolve(history, "history prune")
     sys.stdout.write(pruned_text(capplan.history.prune(path, moment, now), path))
 
 
@@ -195,6 +202,10 @@ def trend(
     since: SinceOption = None,
     stale: StaleOption = 7,
     history: HistoryOption = None,
+    match: MatchOption = None,
+    token_file: TokenFileOption = None,
+    basic_auth_file: BasicAuthFileOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """When each recorded metric crosses its warning and critical thresholds.
 
@@ -203,20 +214,22 @@ def trend(
     last point is older than --stale days says so: record fresh data. For products_total and
     storage_gb, also when the next infrastructure tier is needed.
 
-    Record history with `capplan check --record` (from cron) or `capplan history import`.
+    Record history with `capplan check --record` (from cron) or `capplan history import`, or
+    read a fleet's from Prometheus: --history http://prometheus:9090 (node_exporter's series and
+    capplan's own; the last 90 days unless --since says otherwise). Each series keeps its
+    `instance` label, so --format json gives the forecasts per host.
     """
     import datetime as dt
 
-    import capplan.history
     from capplan.output.trend import trend_report
     from capplan.trend import history_forecasts
 
     tiers, thresholds = config.tiers, config.thresholds
     now = dt.datetime.now(dt.timezone.utc)
-    path = capplan.history.resolve(history)
+    source = open_history(history, match, token_file, basic_auth_file, ca_file)
     stale_after = dt.timedelta(days=stale)
     found = history_forecasts(
-        path,
+        source,
         thresholds,
         tiers,
         now,

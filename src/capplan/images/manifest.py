@@ -91,7 +91,7 @@ class Manifest:
         folder = Path(location.root).parent if location.is_local else None
         try:
             if folder is not None:
-                atomic.remove_abandoned(Path(location.root))
+                atomic.remove_abandoned(folder)
             handle, temporary = tempfile.mkstemp(
                 dir=folder,
                 prefix=atomic.temporary_prefix(Path(location.root)),

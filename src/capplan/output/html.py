@@ -17,7 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from capplan import __version__
-from capplan.health import Alert, Health, HostTier, TierNeed, When
+from capplan.health import Alert, FleetHost, FleetTotal, Health, HostTier, TierNeed, When
 from capplan.metrics import METRICS, label_text
 from capplan.output.charts import charts
 from capplan.output.formats import Format
@@ -107,6 +107,24 @@ def _host_data(host: HostTier) -> dict[str, Any]:
     }
 
 
+def _fleet_host_data(host: FleetHost) -> dict[str, Any]:
+    soonest = host.soonest
+    return {
+        "instance": host.instance,
+        "tier": None if host.host.tier is None else host.host.tier.id,
+        "vcpu": host.host.vcpu,
+        "ram_gb": host.host.ram_gb,
+        "status": host.status,
+        "soonest": None if soonest is None else _alert_data(soonest),
+        "next_tier": host.needs[0].tier.id if host.needs else None,
+        "next_tier_at": _day(host.needs[0].at) if host.needs else None,
+    }
+
+
+def _total_data(total: FleetTotal) -> dict[str, Any]:
+    return {"name": total.name, "value": total.value, "unit": total.unit, "hosts": total.hosts}
+
+
 def health_data(health: Health) -> dict[str, Any]:
     now, inputs = health.generated_at, health.inputs
     following = health.next_need
@@ -124,6 +142,8 @@ def health_data(health: Health) -> dict[str, Any]:
         "tier_needs": [_need_data(need) for need in health.needs],
         "forecasts": trend_data(health.forecasts, now, inputs.stale_after)["forecasts"],
         "projection": None if health.projection is None else projection_data(health.projection),
+        "fleet": [_fleet_host_data(host) for host in health.fleet],
+        "totals": [_total_data(total) for total in health.totals],
     }
 
 
@@ -244,6 +264,7 @@ def _need(need: TierNeed, now: dt.datetime) -> dict[str, Any]:
         "in": "" if at is None or at <= now else _in(at, now),
         "reason": need.reason,
         "where": _where(need.forecast.labels),
+        "host": need.forecast.labels.get("instance", ""),
         "cost": f"EUR {tier.monthly_cost_eur.typical:,.0f} a month (typical)",
         "trigger": tier.transition.trigger if tier.transition else "",
         "action": tier.transition.action if tier.transition else "",
@@ -295,10 +316,74 @@ def _projection(health: Health) -> dict[str, Any] | None:
     }
 
 
+def _chart_items(forecasts: Sequence[Forecast], now: dt.datetime, horizon: dt.timedelta) -> Any:
+    return [
+        {
+            "chart": chart,
+            "help": METRICS[chart.metric].help,
+            "sentences": [trend_summary(f, now) for f in group],
+            "rows": _chart_rows(group, now),
+        }
+        for chart, group in charts(forecasts, now, horizon)
+    ]
+
+
+def _anchor(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-") or "host"
+
+
+def _fleet_row(host: FleetHost, now: dt.datetime) -> dict[str, Any]:
+    tier = host.host.tier
+    soonest = None if host.soonest is None else _alert_row(host.soonest, now)
+    if soonest is not None and host.soonest is not None:  # the row names the host already
+        rest = {k: v for k, v in host.soonest.forecast.labels.items() if k != "instance"}
+        soonest["where"] = _where(rest)
+    return {
+        "instance": host.instance or "-",
+        "anchor": f"host-{_anchor(host.instance)}",
+        "tier": "below the smallest" if tier is None else tier.name,
+        "size": ""
+        if host.host.vcpu is None or host.host.ram_gb is None
+        else f"{host.host.vcpu} vCPU, {host.host.ram_gb:,.1f} GB",
+        "status": host.status.value,
+        "soonest": soonest,
+        "next": None if not host.needs else _need(host.needs[0], now),
+    }
+
+
+def _total_row(total: FleetTotal) -> dict[str, Any]:
+    return {
+        "name": total.name,
+        "value": measured(total.value, total.unit),
+        "hosts": f"{total.hosts:,} host{'s' if total.hosts != 1 else ''}",
+    }
+
+
+def _chart_groups(health: Health) -> list[dict[str, Any]]:
+    now, horizon = health.generated_at, health.inputs.horizon
+    if not health.fleet:
+        return [
+            {"title": None, "prefix": "", "charts": _chart_items(health.forecasts, now, horizon)}
+        ]
+    return [
+        {
+            "title": host.instance or "-",
+            "anchor": f"host-{_anchor(host.instance)}",
+            "status": host.status.value,
+            "prefix": f"{_anchor(host.instance)}-",
+            "charts": _chart_items(host.forecasts, now, horizon),
+        }
+        for host in health.fleet
+    ]
+
+
 def page_context(health: Health) -> dict[str, Any]:
     now, inputs = health.generated_at, health.inputs
-    drawn = charts(health.forecasts, now, inputs.horizon)
+    groups = _chart_groups(health)
     return {
+        "fleet": [_fleet_row(host, now) for host in health.fleet],
+        "totals": [_total_row(total) for total in health.totals],
+        "chart_groups": groups,
         "now": _moment(now),
         "now_iso": now.isoformat(timespec="seconds"),
         "version": __version__,
@@ -307,15 +392,7 @@ def page_context(health: Health) -> dict[str, Any]:
         "current": _current(health),
         "alerts": [_alert_row(alert, now) for alert in health.alerts],
         "horizon_days": inputs.horizon.days,
-        "charts": [
-            {
-                "chart": chart,
-                "help": METRICS[chart.metric].help,
-                "sentences": [trend_summary(f, now) for f in group],
-                "rows": _chart_rows(group, now),
-            }
-            for chart, group in drawn
-        ],
+        "charts": [item for group in groups for item in group["charts"]],
         "needs": [_need(need, now) for need in health.needs],
         "projection": _projection(health),
         "inputs": inputs,
