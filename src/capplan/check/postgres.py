@@ -110,7 +110,8 @@ SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.rel
 )
 # pg_stat_statements keeps a mean per statement, not a distribution: the 95th percentile of
 # the statements' mean times, weighted by their calls, is the nearest it gets to a p95. Only the
-# statements run in the database checked count, and none of capplan's own.
+# statements run in the database checked count: none of capplan's own, and no transaction
+# control (BEGIN, COMMIT, ...), which takes no time of its own.
 STATEMENTS_P95 = (
     OWN
     + """
@@ -120,6 +121,7 @@ SELECT m FROM (
     FROM pg_stat_statements
    WHERE calls > 0 AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
      AND query NOT LIKE '/* capplan check */%'
+     AND query !~* '^\\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE)\\M'
 ) ranked WHERE share >= 0.95 ORDER BY m LIMIT 1
 """
 )
@@ -368,6 +370,12 @@ def _read(
             table,
             estimate=f"{table.estimate}; row-level security would let this role count only "
             "some of its rows",
+        )
+    if not statistics.usage and table.rows is not None:
+        return replace(
+            table,
+            estimate=f"{table.estimate}; no USAGE on schema {statistics.schema}, which the "
+            "statistics do not need",
         )
     if exact and not statistics.readable and table.rows is not None:
         return replace(table, estimate=f"{table.estimate}; no SELECT privilege to count")
