@@ -387,3 +387,9 @@ def test_a_db_file_that_is_not_sqlite_is_unknown_in_one_line(
     nagios = run("check", "--interval", "0", "--db", path, "--format", "nagios", *CALM)
     assert nagios.exit_code == 3
     assert nagios.stdout.startswith(f"CAPPLAN UNKNOWN - db_size_gb db={path} UNKNOWN ({reason}")
+
+
+def test_exact_counts_without_a_database_is_refused(run: Run) -> None:
+    result = run("check", "--interval", "0", "--exact-counts")
+    assert result.exit_code == 3
+    assert "'--exact-counts': it needs --db" in result.stderr
