@@ -15,15 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capplan.check.database import (
-    NAME_BYTES,
-    Snapshot,
-    Table,
-    Timing,
-    Unusable,
-    free_name,
-    missing_indexes,
-)
+from capplan.check.database import Snapshot, Table, Timing, Unusable, missing_indexes
+from capplan.check.sql_names import NAME_BYTES, free_name
 from capplan.config import CriticalIndex
 
 from .check_servers import admin_url, postgres_server

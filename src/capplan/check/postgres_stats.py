@@ -17,10 +17,10 @@ from capplan.check.database import (
     IndexUsage,
     Table,
     Unusable,
-    ident,
     table_budget,
 )
 from capplan.check.deadline import RunDeadline
+from capplan.check.sql_names import ident
 
 if TYPE_CHECKING:
     import psycopg
