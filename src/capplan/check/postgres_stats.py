@@ -163,6 +163,7 @@ class Statistics:
     changed: int  # n_mod_since_analyze
     analyzed: dt.datetime | None
     now: dt.datetime
+    oid: int = 0
 
     @property
     def qualified(self) -> str:
@@ -263,8 +264,8 @@ def _read(
         return Table(statistics.schema, statistics.name, int(found[0]), (), (), COUNTED)
     table = estimated(statistics, reset)
     if table is None:  # never analyzed, no live rows in the statistics: empty on disk?
-        size_query = sql.SQL(OWN + "SELECT pg_relation_size({})").format(
-            sql.Literal(statistics.qualified)
+        size_query = sql.SQL(OWN + "SELECT pg_relation_size({}::oid::regclass)").format(
+            sql.Literal(statistics.oid)
         )
         found = _within(connection, size_query, budget)
         if isinstance(found, str):
@@ -305,7 +306,8 @@ def _partitioned(table: Table, parts: list[Table]) -> Table:
         return replace(table, rows=None, reason=why)
     rows = sum(part.rows or 0 for part in parts)
     how = "counted" if all(p.estimate == COUNTED for p in parts) else "estimated"
-    stale = "; ".join(f"{p.schema}.{p.name}: {p.stale}" for p in parts if p.stale)
+    stale_parts = [f"{p.schema}.{p.name}" for p in parts if p.stale]
+    stale = f"the estimates of {', '.join(stale_parts)} are stale" if stale_parts else ""
     return replace(
         table,
         rows=rows,
@@ -361,7 +363,7 @@ def read_tables(
         statistics[oid] = (
             Statistics(
                 schema, name, partitioned, float(reltuples), readable, usage, filtered,
-                None if live is None else int(live), int(changed or 0), analyzed, now,
+                None if live is None else int(live), int(changed or 0), analyzed, now, oid,
             ),
             tuple(columns),
         )  # fmt: skip
