@@ -393,3 +393,22 @@ def test_exact_counts_without_a_database_is_refused(run: Run) -> None:
     result = run("check", "--interval", "0", "--exact-counts")
     assert result.exit_code == 3
     assert "'--exact-counts': it needs --db" in result.stderr
+
+
+@pytest.mark.postgres
+def test_past_the_runs_deadline_a_table_is_unknown_and_the_statistics_still_given(
+    server: int,
+) -> None:
+    from capplan.check import database, targets
+    from capplan.check.deadline import RunDeadline
+    from capplan.config import load_thresholds
+
+    target = targets.database(watcher_url(server, "shop"))
+    report = database.inspect(
+        target, load_thresholds(), exact_counts=True, deadline=RunDeadline.after(0)
+    )
+    rows = {m.labels["table"]: m for m in report.measurements if m.name == "table_rows"}
+    assert rows["public.products"].value is None
+    assert rows["public.products"].reason == "not read: the run's deadline had passed"
+    assert rows["public.private"].value == 40  # from the statistics: nothing to read
+    assert next(m for m in report.measurements if m.name == "db_size_gb").value

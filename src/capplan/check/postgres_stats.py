@@ -222,6 +222,7 @@ def _within(
 ) -> tuple[Any, ...] | str:
     """One statement about one table within its budget and the lock timeout, in a transaction
     of its own (so that no lock is held past it): its row, or why there is none."""
+    import psycopg
     from psycopg import errors
 
     if budget < 0.001:
@@ -234,7 +235,9 @@ def _within(
         return f"locked by another session (not free within the lock timeout of {lock:g} s)"
     except errors.QueryCanceled:
         return f"took longer than {budget:g} s, the budget of one table, and was cancelled"
-    except errors.InsufficientPrivilege as error:
+    except psycopg.OperationalError:
+        raise  # the connection itself failed: the whole database is unavailable
+    except psycopg.Error as error:  # no privilege, dropped meanwhile, ...: this table alone
         return first_line(error)
     finally:
         connection.rollback()
