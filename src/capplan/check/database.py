@@ -63,7 +63,7 @@ class Table:
     rows: int | None  # None: not known, `reason` says why
     columns: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...]  # the key columns of the indexes that serve lookups
-    estimate: str = ""  # how the rows were estimated ("" when counted)
+    estimate: str = ""  # how the rows were found: estimated, or counted ("" SQLite's count)
     stale: str = ""  # why that estimate cannot be trusted ("" when it can)
     reason: str = ""  # why the rows are not known
     unusable: tuple[Unusable, ...] = ()  # indexes that exist but serve no lookup
