@@ -227,7 +227,7 @@ def snapshot(
                 "scans are capplan's, and from now on they are in the tables' seq_scan and "
                 "idx_scan (this run's index usage was read before them)"
             )
-        if not exact_counts or counted < len(tables):
+        if any(table.estimate.startswith("estimated") for table in tables):
             notes.append(ESTIMATES)
         timing = _timing(connection, probe, requests)
         figures = business_figures(
