@@ -158,6 +158,12 @@ def test_rows_come_from_the_statistics_and_are_said_to_be_estimates(run: Run, se
     assert "note: table_rows and products_total are estimates from the server's statistics" in (
         nagios
     )
+    prometheus = run("check", "--interval", "0", "--db", watcher_url(server, "shop"), "--format",
+                     "prometheus").stdout  # fmt: skip
+    assert (
+        "# HELP capplan_table_rows Rows per table (PostgreSQL: the statistics' estimate, unless "
+        "--exact-counts)\n"
+    ) in prometheus
 
 
 @pytest.mark.postgres
