@@ -15,15 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capplan.check.database import (
-    NAME_BYTES,
-    Snapshot,
-    Table,
-    Timing,
-    Unusable,
-    free_name,
-    missing_indexes,
-)
+from capplan.check.database import Snapshot, Table, Timing, Unusable, missing_indexes
+from capplan.check.sql_names import NAME_BYTES, free_name
 from capplan.config import CriticalIndex
 
 from .check_servers import admin_url, postgres_server
@@ -291,3 +284,33 @@ def test_sqlite_suggestions_apply_and_take_a_free_name(run: Run, tmp_path: Path)
         assert "idx_order_customer_2" in " ".join(str(row) for row in plan)
     db.close()
     assert report_of(run, "--db", shop)["missing_indexes"] == []
+
+
+def test_a_suggestion_quotes_reserved_and_unusual_names(run: Run, tmp_path: Path) -> None:
+    """A table `order` with a column `user` and one `VendorId`: the statement still runs."""
+    shop = tmp_path / "shop.db"
+    with sqlite3.connect(shop) as db:
+        db.execute('CREATE TABLE "order" ("user" INT, "VendorId" INT)')
+    db.close()
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text(
+        (ROOT / "thresholds.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "critical_indexes:\n",
+            "critical_indexes:\n  - {name: idx_order_user, table: order, columns: [user, "
+            "VendorId]}\n",
+        ),
+        encoding="utf-8",
+    )
+    report = report_of(run, "--db", shop, "--thresholds", thresholds)
+    (suggestion,) = [i for i in report["missing_indexes"] if i["name"] == "idx_order_user"]
+    assert suggestion["create"] == (
+        'CREATE INDEX IF NOT EXISTS idx_order_user ON "order" ("user", "VendorId");'
+    )
+    with sqlite3.connect(shop) as db:
+        db.execute(suggestion["create"])
+    db.close()
+    assert report_of(run, "--db", shop, "--thresholds", thresholds)["missing_indexes"] == [
+        i for i in report["missing_indexes"] if i["name"] != "idx_order_user"
+    ]

@@ -288,12 +288,17 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(
             "products_total",
             COUNT,
-            "Rows of the products table",
+            "Rows of the products table (PostgreSQL: the statistics' estimate, unless "
+            "--exact-counts)",
             "capacity.products_total",
             prometheus="products",  # a gauge: no _total, which means a counter
         ),
         MetricSpec(
-            "table_rows", COUNT, "Rows per table", bands="table_rows", prometheus="table_rows"
+            "table_rows",
+            COUNT,
+            "Rows per table (PostgreSQL: the statistics' estimate, unless --exact-counts)",
+            bands="table_rows",
+            prometheus="table_rows",
         ),
         *_io_metrics(),
         *_access_log_metrics(),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from capplan.check.deadline import RunDeadline
 from capplan.check.http import percentile
+from capplan.check.sql_names import free_name, ident
 from capplan.check.targets import Database
 from capplan.config import CriticalIndex, ThresholdsConfig
 from capplan.errors import CapplanError, InputError
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
-PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
-NAME_BYTES = 63  # PostgreSQL's longest name (NAMEDATALEN - 1)
 ORDERING = re.compile(r"^((ASC|DESC)( NULLS (FIRST|LAST))?|NULLS (FIRST|LAST))?$", re.IGNORECASE)
 # How long one table may take to read (a count, or its size on disk), and to wait for a lock on
 # it, before it is reported UNKNOWN on its own and the check goes on with the next.
@@ -67,7 +66,7 @@ class Table:
     rows: int | None  # None: not known, `reason` says why
     columns: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...]  # the key columns of the indexes that serve lookups
-    estimate: str = ""  # how the rows were estimated ("" when counted)
+    estimate: str = ""  # how the rows were found: estimated, or counted ("" SQLite's count)
     stale: str = ""  # why that estimate cannot be trusted ("" when it can)
     reason: str = ""  # why the rows are not known
     unusable: tuple[Unusable, ...] = ()  # indexes that exist but serve no lookup
@@ -204,22 +203,6 @@ def timed(run: Callable[[], object], times: int) -> float:
         run()
         samples.append((time.perf_counter() - start) * 1000)
     return percentile(samples, 95)
-
-
-def ident(name: str) -> str:
-    """An SQL identifier, quoted only when it must be."""
-    return name if PLAIN_IDENTIFIER.match(name) else '"' + name.replace('"', '""') + '"'
-
-
-def free_name(name: str, taken: Iterable[str]) -> str:
-    """`name`, or the first of name_2, name_3, ... that no relation of the schema holds, within
-    PostgreSQL's 63 bytes for a name."""
-    used = set(taken)
-    candidate, number = name[:NAME_BYTES], 2
-    while candidate in used:
-        suffix = f"_{number}"
-        candidate, number = name[: NAME_BYTES - len(suffix)] + suffix, number + 1
-    return candidate
 
 
 def _column(column: str) -> str | None:
