@@ -210,6 +210,7 @@ def project(
     if calibration is not None:
         tiers = calibration.tiers
     mixes = [(name, path, load_mix(Path(path), tiers)) for name, path in named]
+    written = mixes[0][2]
     if calibration is not None:
         mixes = [(name, path, calibration.apply(m)) for name, path, m in mixes]
     rate = _rate(growth)
@@ -278,6 +279,7 @@ def project(
                 calibration,
                 source=mixes[0][1],
                 measured_growth=measured_growth,
+                written=written if calibration is not None else None,
             )
         except BeyondExact as error:
             raise error.in_file(mixes[0][1]) from None
