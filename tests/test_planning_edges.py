@@ -136,3 +136,48 @@ def test_samples_with_two_mixes_is_refused_naming_it(run: Run) -> None:
     a, b = EXAMPLES / "plan-a.yaml", EXAMPLES / "plan-b.yaml"
     result = run("project", "--mix", a, "--mix", b, "--samples", "500")
     assert result.exit_code == 2 and "--samples" in result.stderr
+
+
+@pytest.mark.parametrize("width", ["1", "30", "50"])
+def test_a_narrow_real_terminal_is_no_internal_error(width: str) -> None:
+    import pty
+
+    parent, child = pty.openpty()
+    try:
+        process = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "capplan",
+                "project",
+                "--mix",
+                str(EXAMPLES / "scale-target.yaml"),
+                "--break-even",
+            ],
+            stdin=child,
+            stdout=child,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": width, "TERM": "xterm"},
+            timeout=120,
+        )
+        os.close(child)
+        child = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if child != -1:
+            os.close(child)
+        os.close(parent)
+    assert process.returncode == 0, process.stderr
+    import re
+
+    plain = re.sub(rb"\s", b"", re.sub(rb"\x1b\[[0-9;]*m", b"", shown))
+    assert b"grossmargin93.4%;runway" in plain  # titles are cut at width 1; notes wrap

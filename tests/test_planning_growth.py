@@ -171,3 +171,17 @@ def test_growth_and_growth_from_together_are_refused(run: Run, write: Write) -> 
     db = history(run, write, clients_csv(0.05))
     result = run("project", "--mix", EXAMPLES / "mix.yaml", "--growth-from", db, "--growth", "5%")
     assert result.exit_code == 2 and "--growth-from" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"), [(None, "no history yet"), ("garbage", "file is not a database")]
+)
+def test_a_history_that_cannot_be_read_is_named_by_the_option_typed(
+    run: Run, tmp_path: Path, content: str | None, expected: str
+) -> None:
+    db = tmp_path / "h.db"
+    if content is not None:
+        db.write_text(content, encoding="utf-8")
+    result = run("project", "--mix", EXAMPLES / "mix.yaml", "--growth-from", db)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"capplan project: error: --growth-from {db}: {expected}")

@@ -197,3 +197,14 @@ def test_the_scale_target_on_scale_says_how_the_documents_96_percent_arises(run:
     table = run("project", *args).stdout
     assert "comes out only with support left out (96.2 %)" in " ".join(table.split())
     assert "document_differs" not in project_json(run, "--mix", EXAMPLES / "mix.yaml")
+
+
+def test_a_set_range_of_a_figure_calibration_measured_is_refused_naming_calibrate(
+    run: Run, write: Write
+) -> None:
+    db = write("db.json", check_db(db_size_gb=0.01, active_clients=16))  # measures products
+    mix = write("mix.yaml", "tiers:\n  business: {clients: 100, orders_per_month: 10}\n")
+    result = run("project", "--mix", mix, "--calibrate", db, "--set", RANGE)
+    assert result.exit_code == 2
+    assert "--calibrate measured business.products" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -210,11 +210,13 @@ def project(
     if calibration is not None:
         tiers = calibration.tiers
     mixes = [(name, path, load_mix(Path(path), tiers)) for name, path in named]
+    written = mixes[0][2]
     if calibration is not None:
         mixes = [(name, path, calibration.apply(m)) for name, path, m in mixes]
     rate = _rate(growth)
     measured_growth: tuple[MeasuredGrowth, ...] = ()
     if growth_from is not None:
+        from capplan.errors import InputError
         from capplan.planning.growth import measure_growth, read_history, with_growth
 
         if growth is not None:
@@ -226,9 +228,12 @@ def project(
                 "works on one mix; compare scenarios without it", param_hint="--growth-from"
             )
         name, path, first = mixes[0]
-        measured_growth = measure_growth(
-            read_history(growth_from), str(growth_from), list(first.tiers)
-        )
+        try:
+            measured_growth = measure_growth(
+                read_history(growth_from), str(growth_from), list(first.tiers)
+            )
+        except InputError as error:  # the history's own words, under the option typed
+            raise InputError("growth_from", error.value, error.problem) from None
         mixes = [(name, path, with_growth(first, measured_growth))]
     if len(mixes) > 1:
         for given, option in (
@@ -278,6 +283,7 @@ def project(
                 calibration,
                 source=mixes[0][1],
                 measured_growth=measured_growth,
+                written=written if calibration is not None else None,
             )
         except BeyondExact as error:
             raise error.in_file(mixes[0][1]) from None

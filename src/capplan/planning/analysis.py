@@ -74,13 +74,17 @@ class Analysis:
 
 
 def set_ranges(
-    overrides: Sequence[Override], mix: Mix | None = None, source: str = "the mix"
+    overrides: Sequence[Override],
+    mix: Mix | None = None,
+    source: str = "the mix",
+    calibrated: Mix | None = None,
 ) -> tuple[dict[str, Spread], dict[str, Spread]]:
     """The ranges given with --set: of assumptions (by key) and of plans' figures (plan.figure).
 
     A range of a plan's figure applies to the mix's plan that leaves the figure to its plan; a
     range that would apply to nothing (the mix sets the figure itself, or has no such plan) is
-    refused in one line that names what overrides it, never dropped."""
+    refused in one line that names what overrides it, never dropped. `calibrated`: the mix as
+    written, when `mix` is that mix with --calibrate's measured figures filled in."""
     assumptions: dict[str, Spread] = {}
     plans: dict[str, Spread] = {}
     for override in overrides:
@@ -104,6 +108,18 @@ def set_ranges(
                     f"--set {override.text}",
                     f"{source} has no {plan} clients: the range would move nothing",
                 )
+            if (
+                row is not None
+                and getattr(row, figure) is not None
+                and calibrated is not None
+                and (written := calibrated.tiers.get(plan)) is not None
+                and getattr(written, figure) is None
+            ):
+                raise ConfigError(
+                    f"--set {override.text}",
+                    f"--calibrate measured {plan}.{figure}, which overrides the plan's figure; "
+                    "drop one of them",
+                )
             if row is not None and getattr(row, figure) is not None:
                 raise ConfigError(
                     f"--set {override.text}",
@@ -124,13 +140,14 @@ def analyse(
     calibration: Calibration | None = None,
     source: str = "the mix",
     measured_growth: tuple[MeasuredGrowth, ...] = (),
+    written: Mix | None = None,
 ) -> Analysis:
     """`tiers` and `mix` come calibrated already; `calibration` is what to report of it;
     `source` names the mix in messages."""
     o = options
     p = project(mix, tiers, thresholds, growth=o.growth, months=o.months, infra_tier=o.infra_tier)
     months = p.timeline[-1].month if p.timeline else None
-    assumption_ranges, plan_ranges = set_ranges(overrides, mix, source)
+    assumption_ranges, plan_ranges = set_ranges(overrides, mix, source, written)
     inputs = gather(mix, tiers, o.growth, assumption_ranges, plan_ranges)
     uncertainty = sensitivity = None
     if inputs.ranged:
