@@ -3,10 +3,14 @@ traceback. benchmarks/fuzz.py runs the same targets for minutes."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from tests.conftest import Run
 from tests.fuzzing import ROOT, TARGETS, Case, Outcome, invoke
+from tests.histories import Write
 
 # A fixed budget and fixed examples: CI tries the same cases every run.
 BUDGET = settings(
@@ -64,3 +68,16 @@ def test_a_narrow_terminal_gets_its_tables_not_an_internal_error(
     line = tuple(str(ROOT / a) if a.startswith("examples/") else a for a in args)
     outcome = invoke(Case(line, columns=columns))
     assert outcome.exit_code == 0, describe(outcome)
+
+
+def test_a_vanishing_disk_gives_no_disk_limit_to_the_runway(run: Run, write: Write) -> None:
+    """Orders of 1e-308 a month make a disk of a few 1e-308 GB: clients x limit / disk is
+    infinite, which is no limit, not an internal error."""
+    mix = write(
+        "mix.yaml",
+        "tiers:\n  business: {clients: 1, products: 0, images_per_product: 0, "
+        "orders_per_month: 1.1125369292536007e-308}\n",
+    )
+    result = run("project", "--mix", mix, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["recommendation"]["infra_tier"] == "starter"

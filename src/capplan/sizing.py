@@ -96,7 +96,9 @@ class TierFit:
         most = math.inf if self.tier.max_clients is None else float(self.tier.max_clients)
         if self.clients > 0 and self.disk_gb > 0:
             limit = self.tier.disk_limit_gb(self.disk_pct)
-            most = min(most, math.floor(self.clients * limit / self.disk_gb + 1e-9))
+            by_disk = self.clients * limit / self.disk_gb  # inf for a vanishing disk: no limit
+            if math.isfinite(by_disk):
+                most = min(most, math.floor(by_disk + 1e-9))
         if math.isinf(most):
             return None
         return max(0, int(most - self.clients))
