@@ -48,10 +48,10 @@ not run it). Both are CapplanError, one line naming `where`; no secret of the ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from capplan.check.database import Refused, Unavailable
 from capplan.check.gate.authorizer import (
@@ -84,6 +84,7 @@ __all__ = [
     "Origin",
     "QueryFailed",
     "QueryRefused",
+    "Read",
     "Refused",
     "Resolver",
     "business_origins",
@@ -104,13 +105,17 @@ class QueryFailed(CapplanError):
     """A user's query that passed the gate but that the database could not run."""
 
 
+class Read(Protocol):
+    """What `reader` gives: one user query, and where it was given (for its error), to rows."""
+
+    def __call__(self, sql: str, where: str) -> list[tuple[Any, ...]]: ...
+
+
 # --- the public reader ------------------------------------------------------------------------
 
 
 @contextmanager
-def reader(
-    target: Database, *, allow_privileged_role: bool = False
-) -> Iterator[Callable[[str, str], list[tuple[Any, ...]]]]:
+def reader(target: Database, *, allow_privileged_role: bool = False) -> Iterator[Read]:
     """A function `read(sql, where)` that runs one user query through the gate on one
     connection to `target`, and returns its rows (see the module's docstring)."""
     if target.kind == "postgres":
@@ -122,9 +127,7 @@ def reader(
 
 
 @contextmanager
-def _postgres_reader(
-    target: Database, allow_privileged_role: bool
-) -> Iterator[Callable[[str, str], list[tuple[Any, ...]]]]:
+def _postgres_reader(target: Database, allow_privileged_role: bool) -> Iterator[Read]:
     import psycopg
 
     from capplan.check import postgres
@@ -150,7 +153,7 @@ def _postgres_reader(
 
 
 @contextmanager
-def _sqlite_reader(target: Database) -> Iterator[Callable[[str, str], list[tuple[Any, ...]]]]:
+def _sqlite_reader(target: Database) -> Iterator[Read]:
     import sqlite3
 
     from capplan.check import sqlite
