@@ -15,14 +15,15 @@ PostgreSQL, in this order (nothing of the query reaches the server before 3 has 
 3. Every function the query can call is found in pg_proc on the server: the functions it names
    (qualified, or through the search_path: every overload of the name counts), the functions
    behind its operators (pg_operator.oprcode), its casts (pg_cast.castfunc) and attribute
-   notation (`t.f` is `f(t)`), and those inside the views it reads and the row-level security
-   policies of its tables (their definitions are parsed in turn). Each must be immutable or
-   stable, and, when its marks are all there is to go by (built in, part of an extension, or
-   written in C), not parallel unsafe (PostgreSQL's mark for a function that changes the
-   transaction's state, such as txid_current): or else one of ALLOWED_VOLATILE, harmless
-   functions that read a clock or draw a random number. A user's own function is looked into:
-   a SQL function's body passes the same gate, an aggregate's support functions too; a
-   function in another language (PL/pgSQL ...) is refused, since its body cannot be checked.
+   notation (`t.f` is `f(t)`), the implicit casts that are not built in, and those inside the
+   views it reads and the row-level security policies of its tables (their definitions are
+   parsed in turn). Each must be immutable or stable, and, when its marks are all there is to
+   go by (built in, part of an extension, or written in C), not parallel unsafe (PostgreSQL's
+   mark for a function that changes the transaction's state, such as txid_current): or else one
+   of ALLOWED_VOLATILE, harmless functions that read a clock or draw a random number. A user's
+   own function is looked into: a SQL function's body passes the same gate, an aggregate's
+   support functions too; a function in another language (PL/pgSQL ...) is refused, since its
+   body cannot be checked.
 
 Then it runs prepared (the extended protocol carries one statement) in a read-only transaction
 that is rolled back (check/postgres.py).
