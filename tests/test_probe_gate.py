@@ -182,6 +182,7 @@ UNNAMED = [
     ("DO 'BEGIN PERFORM pg_sleep(1); END'", "refused: DO is not a query"),
     ("SELECT 1; SELECT pg_sleep(1)", "refused: more than one statement"),
     ("SELECT nowhere_to_be_found()", "which is no function on the server's search_path"),
+    ("SELECT * FROM other.public.vendors", "refused: it names the database other"),
 ]
 
 
@@ -263,6 +264,7 @@ def test_a_privileged_role_still_gets_the_checks_own_figures(
         "SELECT shout(name), plus_one(id) FROM vendors",
         "SELECT random() < 2, clock_timestamp(), now(), current_schema, 'vendors'::regclass",
         "SELECT count(*) FROM pg_stat_activity",
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'vendors'",
         "SELECT extract(year FROM now()), trim(name), substring(name FROM 1) FROM vendors",
     ],
 )
@@ -275,6 +277,29 @@ def test_a_plain_query_of_harmless_functions_is_timed(
     p95 = next(m for m in report["metrics"] if m["name"] == "db_query_p95_ms")
     assert p95["value"] >= 0 and p95["detail"] == "--db-probe run 2 times"
     assert probe in logged_after(run, server, "after_a_plain_query", since)
+
+
+@pytest.mark.postgres
+def test_an_implicit_cast_to_a_volatile_function_refuses_every_probe(
+    run: Run, server: tuple[int, Path]
+) -> None:
+    import psycopg
+
+    port = server[0]
+    with psycopg.connect(admin_url(port), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE casting")
+    with psycopg.connect(admin_url(port, "casting"), autocommit=True) as connection:
+        for statement in (
+            "CREATE TYPE money_ish AS (cents int)",
+            "CREATE FUNCTION to_money_ish(int) RETURNS money_ish LANGUAGE sql VOLATILE"
+            " AS 'SELECT ROW($1)::money_ish'",
+            "CREATE CAST (int AS money_ish) WITH FUNCTION to_money_ish(int) AS IMPLICIT",
+        ):
+            connection.execute(statement)
+    url = admin_url(port, "casting")
+    code, _, error = check(run, url, "--allow-privileged-role", "--db-probe", "SELECT 1")
+    assert code == 3
+    assert "it calls public.to_money_ish (in an implicit cast), which is volatile" in error
 
 
 # --- business queries pass the same gate, and their error says where they were given ----------
@@ -431,7 +456,7 @@ def test_the_allow_list_names_no_function_the_tests_refuse() -> None:
 def test_the_reader_runs_a_declared_query_through_the_gate(server: tuple[int, Path]) -> None:
     target = targets.database(url_of(server[0]))
     with gate.reader(target) as read:
-        assert read("SELECT count(*) FROM vendors", "mix.yaml: queries.vendors") == [(5,)]
+        assert read("SELECT count(*) FROM vendors", where="mix.yaml: queries.vendors") == [(5,)]
         with pytest.raises(gate.QueryRefused) as refused:
             read("SELECT pg_stat_reset()", "mix.yaml: queries.reset")
         assert str(refused.value).startswith(

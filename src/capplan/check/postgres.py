@@ -189,6 +189,12 @@ def _admitted(
 
     if probe is None and not business:
         return
+    queries: list[tuple[str | None, str]] = [(None, probe)] if probe is not None else []
+    for key, sql in [*queries, *business.items()]:
+        try:
+            gate.plain_query(sql)  # what the query is comes first: it needs no server
+        except Refused as refusal:
+            raise Refused(str(refusal), key) from None
     try:
         gate.check_role(connection, target, allowed=allow_privileged_role)
         resolver = gate.Resolver(connection)

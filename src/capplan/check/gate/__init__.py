@@ -15,14 +15,15 @@ PostgreSQL, in this order (nothing of the query reaches the server before 3 has 
 3. Every function the query can call is found in pg_proc on the server: the functions it names
    (qualified, or through the search_path: every overload of the name counts), the functions
    behind its operators (pg_operator.oprcode), its casts (pg_cast.castfunc) and attribute
-   notation (`t.f` is `f(t)`), and those inside the views it reads and the row-level security
-   policies of its tables (their definitions are parsed in turn). Each must be immutable or
-   stable, and, when its marks are all there is to go by (built in, part of an extension, or
-   written in C), not parallel unsafe (PostgreSQL's mark for a function that changes the
-   transaction's state, such as txid_current): or else one of ALLOWED_VOLATILE, harmless
-   functions that read a clock or draw a random number. A user's own function is looked into:
-   a SQL function's body passes the same gate, an aggregate's support functions too; a
-   function in another language (PL/pgSQL ...) is refused, since its body cannot be checked.
+   notation (`t.f` is `f(t)`), the implicit casts that are not built in, and those inside the
+   views it reads and the row-level security policies of its tables (their definitions are
+   parsed in turn). Each must be immutable or stable, and, when its marks are all there is to
+   go by (built in, part of an extension, or written in C), not parallel unsafe (PostgreSQL's
+   mark for a function that changes the transaction's state, such as txid_current): or else one
+   of ALLOWED_VOLATILE, harmless functions that read a clock or draw a random number. A user's
+   own function is looked into: a SQL function's body passes the same gate, an aggregate's
+   support functions too; a function in another language (PL/pgSQL ...) is refused, since its
+   body cannot be checked.
 
 Then it runs prepared (the extended protocol carries one statement) in a read-only transaction
 that is rolled back (check/postgres.py).
@@ -48,10 +49,10 @@ not run it). Both are CapplanError, one line naming `where`; no secret of the ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from capplan.check.database import Refused, Unavailable
 from capplan.check.gate.authorizer import (
@@ -84,6 +85,7 @@ __all__ = [
     "Origin",
     "QueryFailed",
     "QueryRefused",
+    "Read",
     "Refused",
     "Resolver",
     "business_origins",
@@ -104,13 +106,17 @@ class QueryFailed(CapplanError):
     """A user's query that passed the gate but that the database could not run."""
 
 
+class Read(Protocol):
+    """What `reader` gives: one user query, and where it was given (for its error), to rows."""
+
+    def __call__(self, sql: str, where: str) -> list[tuple[Any, ...]]: ...
+
+
 # --- the public reader ------------------------------------------------------------------------
 
 
 @contextmanager
-def reader(
-    target: Database, *, allow_privileged_role: bool = False
-) -> Iterator[Callable[[str, str], list[tuple[Any, ...]]]]:
+def reader(target: Database, *, allow_privileged_role: bool = False) -> Iterator[Read]:
     """A function `read(sql, where)` that runs one user query through the gate on one
     connection to `target`, and returns its rows (see the module's docstring)."""
     if target.kind == "postgres":
@@ -122,9 +128,7 @@ def reader(
 
 
 @contextmanager
-def _postgres_reader(
-    target: Database, allow_privileged_role: bool
-) -> Iterator[Callable[[str, str], list[tuple[Any, ...]]]]:
+def _postgres_reader(target: Database, allow_privileged_role: bool) -> Iterator[Read]:
     import psycopg
 
     from capplan.check import postgres
@@ -150,7 +154,7 @@ def _postgres_reader(
 
 
 @contextmanager
-def _sqlite_reader(target: Database) -> Iterator[Callable[[str, str], list[tuple[Any, ...]]]]:
+def _sqlite_reader(target: Database) -> Iterator[Read]:
     import sqlite3
 
     from capplan.check import sqlite

@@ -122,6 +122,13 @@ SELECT n.nspname, p.proname, p.provolatile, p.proparallel, l.lanname, p.prokind,
   JOIN pg_language l ON l.oid = p.prolang
  WHERE p.oid = %s
 """
+# Casts that PostgreSQL applies on its own (implicit, or on assignment) with a function that is
+# not built in: a query can call them without writing them.
+OWN_IMPLICIT_CASTS = """
+SELECT c.castfunc FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE c.castcontext IN ('i', 'a') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
 RELATION = """
 SELECT c.oid, c.relkind, n.nspname, c.relname,
        CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END,
@@ -160,6 +167,8 @@ class Resolver:
             return
         calls = plain_query(sql)
         try:
+            if not self.admitted:  # once per connection
+                self._functions(self._oids(OWN_IMPLICIT_CASTS, ()), " (in an implicit cast)")
             self._calls(calls, via="")
         finally:
             self.connection.rollback()

@@ -78,6 +78,13 @@ def _walker() -> Any:
                 strength = LOCKING.get(clause.strength.name, "a locking clause")
                 raise Refused(f"refused: {strength} locks rows; {PLAIN} without a locking clause")
 
+        def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
+            if node.catalogname:
+                raise Refused(
+                    f"refused: it names the database {node.catalogname}; a probe reads the "
+                    "database it connects to"
+                )
+
         def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> None:
             self.calls.functions.add(_name(node.funcname))
 
