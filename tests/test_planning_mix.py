@@ -42,7 +42,10 @@ def shop_postgres() -> Iterator[str]:
             connection.execute("CREATE DATABASE shop")
         with psycopg.connect(admin_url(port, "shop"), autocommit=True) as connection:
             seed(connection.execute, postgres=True)
-        yield admin_url(port, "shop")
+            connection.execute(f"CREATE ROLE planner LOGIN PASSWORD '{PASSWORD}'")
+            connection.execute("GRANT pg_monitor TO planner")
+            connection.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO planner")
+        yield f"postgresql://planner:{PASSWORD}@127.0.0.1:{port}/shop"
 
 
 def project_json(run: Run, *args: str | Path) -> dict[str, Any]:
@@ -93,6 +96,25 @@ def test_the_queries_may_stand_in_thresholds_yaml(run: Run, shop: Path, write: W
     assert result.exit_code == 0, result.stderr
     assert "  essential:\n    clients: 4  # mix_queries.clients\n" in result.stdout
     assert f"with the queries of {path}" in result.stdout
+
+
+def test_the_mix_queries_pass_the_probe_gate(run: Run, shop_postgres: str, write: Write) -> None:
+    """A query that could change the database is refused before it runs, and a superuser is
+    refused unless that is stated, as for check's business queries."""
+    queries = write(
+        "q.yaml",
+        "mix_queries:\n  clients: \"SELECT 'business', pg_terminate_backend(pg_backend_pid())\"\n",
+    )
+    refused = run("mix", "--db", shop_postgres, "--queries", queries)
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("capplan mix: error: mix_queries.clients: refused")
+    assert "pg_terminate_backend" in refused.stderr
+    superuser = shop_postgres.replace("planner:", "capplan:")
+    privileged = run("mix", "--db", superuser, "--queries", PG_QUERIES)
+    assert privileged.exit_code == 2 and "superuser" in privileged.stderr
+    assert PASSWORD not in refused.stderr + privileged.stderr
+    allowed = run("mix", "--db", superuser, "--queries", PG_QUERIES, "--allow-privileged-role")
+    assert allowed.exit_code == 0, allowed.stderr
 
 
 def test_a_figure_without_a_query_is_the_plans_and_says_so(

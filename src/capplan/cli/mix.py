@@ -36,6 +36,15 @@ def mix(
             show_default=False,
         ),
     ] = None,
+    allow_privileged_role: Annotated[
+        bool,
+        typer.Option(
+            "--allow-privileged-role",
+            help="Run the queries even when the PostgreSQL role is a superuser or a member of "
+            "pg_write_server_files, pg_execute_server_program or pg_signal_backend: state that "
+            "this is intended. Without it they are refused; connect as a monitoring role.",
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -77,7 +86,9 @@ def mix(
         raise typer.BadParameter(
             f"{output}: is a directory, expected a file name", param_hint="--output"
         )
-    measured = measure_mix(database(db), found, config.tiers)
+    measured = measure_mix(
+        database(db), found, config.tiers, allow_privileged_role=allow_privileged_role
+    )
     text = mix_yaml(measured, source)
     if output is None:
         sys.stdout.write(text)

@@ -1,9 +1,10 @@
 """`capplan mix`: the mix measured from the live database, written as a mix.yaml.
 
 The queries are the user's (`mix_queries` in thresholds.yaml, or a file of their own): each
-returns rows of (pricing plan id, value). They run as check's business queries do, through
-`check.database.business_figures` and the SQLite and PostgreSQL read-only runners: one statement
-that may only read, in a read-only connection, within the statement timeout.
+returns rows of (pricing plan id, value). They pass the probe gate as check's business queries do
+(check/gate: one plain query that calls nothing that could change anything, as a role that may
+not write server files or signal other sessions), and run read-only within the statement
+timeout.
 
 The written file says where each figure came from (the query's key, the database as shown, its
 secrets left out) and when; `capplan project --mix` reads it unchanged.
@@ -13,8 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,6 @@ from capplan.config.models import PLAN_FIGURES, MixQueries
 from capplan.errors import CapplanError
 
 Rows = list[tuple[Any, ...]]
-Runner = Callable[[str], Rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,58 +44,19 @@ class MeasuredMix:
     notes: tuple[str, ...] = ()
 
 
-@contextmanager
-def _reader(target: Database) -> Iterator[tuple[Runner, Any, Callable[[Exception], str]]]:
-    """The read-only runner of check's business queries for this kind of database, with the
-    errors a query may raise and how to word them."""
+def run_queries(
+    target: Database, queries: Mapping[str, str], *, allow_privileged_role: bool = False
+) -> dict[str, Rows]:
+    """Every query's rows, each through the probe gate (check/gate) as check's business queries
+    go: a query that is refused or fails is one line naming its key."""
+    from capplan.check import gate
     from capplan.check.database import Unavailable
 
     try:
-        if target.kind == "postgres":
-            import psycopg
-
-            from capplan.check import postgres
-
-            with postgres.connect(target) as server:
-                yield (
-                    lambda sql: postgres.run_readonly(server, sql),
-                    psycopg.Error,
-                    lambda error: target.scrub(postgres._message(error)),
-                )
-            return
-        import sqlite3
-
-        from capplan.check import sqlite
-
-        with sqlite.connect(target.path) as file, sqlite.bounded(file) as deadline:
-            yield (lambda sql: sqlite.run_readonly(file, sql, deadline), sqlite3.Error, str)
+        with gate.reader(target, allow_privileged_role=allow_privileged_role) as read:
+            return {key: read(sql, where=f"mix_queries.{key}") for key, sql in queries.items()}
     except Unavailable as error:
         raise CapplanError(f"--db {target.shown}: {target.scrub(str(error))}") from None
-
-
-def run_queries(target: Database, queries: Mapping[str, str]) -> dict[str, Rows]:
-    """Every query's rows, run through check's business-query path; a query that fails or is
-    refused is an error naming its key."""
-    from capplan.check.database import Refused, business_figures
-
-    rows: dict[str, Rows] = {}
-    with _reader(target) as (run, errors, message):
-
-        def keep(sql: str) -> Rows:
-            found = run(sql)
-            rows[sql] = found
-            return found
-
-        try:
-            figures = business_figures(keep, queries, errors, message)
-        except Refused as refusal:
-            raise CapplanError(f"mix_queries.{refusal.key}: {target.scrub(str(refusal))}") from None
-    result = {}
-    for key, sql in queries.items():
-        if sql not in rows:
-            raise CapplanError(f"mix_queries.{key}: {figures.get(key, 'query failed')}")
-        result[key] = rows[sql]
-    return result
 
 
 def _number(value: object) -> float | None:
@@ -136,12 +96,13 @@ def measure_mix(
     tiers: TiersConfig,
     *,
     now: dt.datetime | None = None,
+    allow_privileged_role: bool = False,
 ) -> MeasuredMix:
     """The mix the database holds: clients per plan, and the per-client figures measured."""
     plans = {tier.id for tier in tiers.pricing_tiers}
     given = {key: sql for key, sql in queries.model_dump().items() if sql is not None}
     at = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    rows = run_queries(target, given)
+    rows = run_queries(target, given, allow_privileged_role=allow_privileged_role)
     clients = _by_plan("clients", rows["clients"], plans)
     figures = {key: _by_plan(key, rows[key], plans) for key in PLAN_FIGURES if key in given}
     measured = []
