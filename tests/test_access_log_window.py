@@ -287,3 +287,23 @@ def test_older_files_outside_the_numbered_series_are_named_when_the_window_reach
     gzipped(tmp_path / "covered.log-20261205.gz", lines(now, [9000]))
     _, notes = measured(covered, now, window=3600)
     assert not any("not read" in note for note in notes)
+
+
+def test_a_rotation_given_itself_goes_on_with_the_older_ones_never_the_newer(
+    tmp_path: Path, now: dt.datetime
+) -> None:
+    """--access-log access.log.2.gz: access.log.3.gz is read after it; access.log and
+    access.log.1 are newer, neither read nor named; a dateext file is named."""
+    (tmp_path / "access.log").write_text(lines(now, [60], "/now"), encoding="utf-8")
+    (tmp_path / "access.log.1").write_text(lines(now, [600], "/one"), encoding="utf-8")
+    given_log = gzipped(tmp_path / "access.log.2.gz", lines(now, [1800, 1200], "/two"))
+    gzipped(tmp_path / "access.log.3.gz", lines(now, [3000, 2400], "/three"))
+    gzipped(tmp_path / "access.log-20261201.gz", lines(now, [9000], "/dated"))
+    found, notes = access_log.measure(given_log, window=7200, top=50, log_format="auto", now=now)
+    counted = {m.labels["endpoint"]: m.value for m in found if "endpoint" in m.labels}
+    assert counted == {"GET /two": 2, "GET /three": 2}
+    (note,) = [n for n in notes if "not read" in n]
+    assert note == (
+        f"{given_log}: not read: access.log-20261201.gz "
+        "(rotations are followed by number: access.log.1, access.log.2.gz, ...)"
+    )

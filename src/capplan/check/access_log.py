@@ -280,13 +280,21 @@ def _others(path: Path, read_files: list[str]) -> list[str]:
     """Files beside the log that look like its older rotations but are not in its numbered
     series (dateext names, a gap in the numbers): named, never read in silence."""
     numbered = ROTATED.match(path.name)
-    base = numbered["base"] if numbered else path.name
+    base, given = (numbered["base"], int(numbered["n"])) if numbered else (path.name, 0)
     done = {Path(name).name for name in read_files}
+
+    def older(name: str) -> bool:
+        """Not the log itself, nor a newer member of its series (access.log.1 beside .2.gz)."""
+        member = ROTATED.match(name)
+        if name == base or (member is not None and member["base"] == base):
+            return member is not None and int(member["n"]) > given
+        return name.startswith(base)
+
     try:
         names = sorted(
             entry.name
             for entry in path.parent.iterdir()
-            if entry.name.startswith(base) and entry.name not in done and entry.is_file()
+            if older(entry.name) and entry.name not in done and entry.is_file()
         )
     except OSError:
         return []
