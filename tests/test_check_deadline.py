@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import pytest
 from capplan.check import access_log, http, targets
 from capplan.check.deadline import RunDeadline
 
+from .check_servers import system_binary
 from .conftest import Run
 
 # the host's own figures never outrank what these tests look at (the machine is loaded)
@@ -121,6 +124,41 @@ def test_a_trickling_server_fails_at_the_timeout(server: str, path: str) -> None
     took = time.monotonic() - start
     assert answer == http.Answer(1500.0, "timed out after 1.5 s")
     assert 1.4 <= took < 1.5 + MARGIN_S  # a byte every 0.5 s would keep it for 200 s
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The same server over TLS, with a certificate made for the test and trusted by it."""
+    openssl = system_binary("openssl", "openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # each request's default context trusts it
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head"])
+def test_a_trickle_over_tls_fails_at_the_timeout(tls_server: str, path: str) -> None:
+    assert http.one(targets.http(tls_server + "/open"), timeout=5).problem is None  # trusted
+    start = time.monotonic()
+    answer = http.one(targets.http(tls_server + path), timeout=1.5)
+    assert answer == http.Answer(1500.0, "timed out after 1.5 s")
+    assert time.monotonic() - start < 1.5 + MARGIN_S
 
 
 def test_an_answer_within_the_timeout_is_timed_not_cut(server: str) -> None:
