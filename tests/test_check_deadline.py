@@ -39,7 +39,8 @@ MARGIN_S = 4.0  # the machine is shared and loaded: generous, and far below what
 class Trickler(BaseHTTPRequestHandler):
     """/open answers at once, /slow after a second; /trickle-body sends its headers at once and
     its body a byte at a time, /trickle-head its status line and headers a byte at a time,
-    /trickle-close a body without a length (ended by closing) a byte at a time."""
+    /trickle-close a body without a length (ended by closing) a byte at a time; /redirect sends
+    to /trickle-body after half a second."""
 
     protocol_version = "HTTP/1.1"
 
@@ -58,6 +59,12 @@ class Trickler(BaseHTTPRequestHandler):
             elif self.path == "/trickle-head":
                 head = f"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: {'p' * MOST_BYTES}\r\n\r\n"
                 self._trickle(head.encode() + b"ok")
+            elif self.path == "/redirect":  # to a trickle: the limit holds across the hop
+                time.sleep(0.5)
+                self.send_response(302)
+                self.send_header("Location", "/trickle-body")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif self.path == "/trickle-close":
                 self.close_connection = True
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
@@ -117,7 +124,7 @@ def figures(data: dict[str, Any], url: str) -> dict[str, tuple[Any, str]]:
 # --- --timeout: each request as a whole -------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head", "/trickle-close"])
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head", "/trickle-close", "/redirect"])
 def test_a_trickling_server_fails_at_the_timeout(server: str, path: str) -> None:
     start = time.monotonic()
     answer = http.one(targets.http(server + path), timeout=1.5)
