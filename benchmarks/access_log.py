@@ -22,7 +22,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from capplan.check.access_log import pattern, read
+from capplan.check.access_log import pattern
+from capplan.check.log_reading import read
 from timing import median_ms
 
 TARGET_RATIO = 1.5

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capplan.check import access_log
+from capplan.check import access_log, log_reading
 from capplan.metrics import Measurement
 
 from .conftest import Run
@@ -136,8 +136,8 @@ def test_every_line_counts_in_the_window_before_it_or_in_the_future(
         log = Path(folder) / "access.log"
         log.write_text(lines(now, offsets), encoding="utf-8")
         found, _ = measured(log, now, window=window)
-    inside = [s for s in offsets if -access_log.FUTURE_SKEW_S <= s <= window]
-    future = [s for s in offsets if s < -access_log.FUTURE_SKEW_S]
+    inside = [s for s in offsets if -log_reading.FUTURE_SKEW_S <= s <= window]
+    future = [s for s in offsets if s < -log_reading.FUTURE_SKEW_S]
     assert found["access_future_lines"].value == len(future)
     before = any(s > window for s in offsets)
     covered = window if before or not inside else max(1, *inside)
@@ -231,7 +231,7 @@ def test_a_gzip_file_longer_than_a_block_skips_what_is_older_and_counts_the_rest
 ) -> None:
     log = tmp_path / "access.log"
     log.write_text(lines(now, [30]), encoding="utf-8")
-    old = line(now - dt.timedelta(days=1), "/old") * (3 * access_log.BLOCK // 60)
+    old = line(now - dt.timedelta(days=1), "/old") * (3 * log_reading.BLOCK // 60)
     recent = lines(now, range(250, 40, -1), "/recent")
     gzipped(tmp_path / "access.log.1.gz", old + recent)
     found, notes = measured(log, now, window=300)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from capplan.check import access_log, http, targets
+from capplan.check import access_log, http, log_reading, targets
 from capplan.check.deadline import RunDeadline
 
 from .check_servers import system_binary
@@ -316,17 +316,17 @@ def test_the_deadline_stops_a_log_read_between_blocks_naming_the_file(
     read when it passes is named."""
     lines = access_lines(now, 1).encode()
     for name in ("access.log", "access.log.1", "access.log.2"):  # each a block and a half
-        (tmp_path / name).write_bytes(lines * (access_log.BLOCK * 3 // 2 // len(lines)))
+        (tmp_path / name).write_bytes(lines * (log_reading.BLOCK * 3 // 2 // len(lines)))
     ticks = 0
 
     def tick() -> None:
         nonlocal ticks
         ticks += 1
         if ticks > calls:
-            raise access_log.DeadlinePassed("deadline of 9 s reached")
+            raise log_reading.DeadlinePassed("deadline of 9 s reached")
 
     start = now.timestamp() - 3600  # the window reaches past every file
-    with pytest.raises(access_log.DeadlinePassed) as stopped:
-        access_log.read(tmp_path / "access.log", access_log.pattern("auto"), start, tick=tick)
+    with pytest.raises(log_reading.DeadlinePassed) as stopped:
+        log_reading.read(tmp_path / "access.log", access_log.pattern("auto"), start, tick=tick)
     reading = {1: "access.log", 2: "access.log.1", 4: "access.log.2"}[calls]
     assert str(stopped.value) == f"deadline of 9 s reached while reading {reading}"
