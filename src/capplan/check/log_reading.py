@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from capplan.check.deadline import RunDeadline
 
 BLOCK = 256 * 1024
+TAIL = 16 * 1024  # where a gzip block's last readable line is looked for
 SLACK_S = 60  # lines are written when a request ends: a little out of order
 FUTURE_SKEW_S = 60  # a line stamped later than this after now is in the future: left out
 GZIP_MAGIC = b"\x1f\x8b"
@@ -116,8 +117,8 @@ def lines_backwards(path: Path, tick: Tick | None = None) -> Iterator[bytes]:
         yield rest
 
 
-def blocks_forward(path: Path, tick: Tick | None = None) -> Iterator[list[bytes]]:
-    """A gzip file's lines, first first, a decompressed block of them at a time."""
+def blocks_forward(path: Path, tick: Tick | None = None) -> Iterator[bytes]:
+    """A gzip file's whole lines, first first, a decompressed block of them at a time."""
     with gzip.open(path, "rb") as stream:
         rest = b""
         while True:
@@ -126,11 +127,13 @@ def blocks_forward(path: Path, tick: Tick | None = None) -> Iterator[list[bytes]
             block = stream.read(BLOCK)
             if not block:
                 break
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            yield lines
+            data = rest + block
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut]
         if rest:
-            yield [rest]
+            yield rest
 
 
 class _Times:
@@ -251,12 +254,12 @@ def _read_file(source: Path, window: _Window, tick: Tick | None) -> Tally:
 def _read_lines(source: Path, window: _Window, tick: Tick | None) -> Tally:
     tally = Tally()
     if is_gzip(source):
-        for lines in blocks_forward(source, tick):
-            if _before(lines, window):
+        for block in blocks_forward(source, tick):
+            if _before(block, window):
                 tally.read += 1
                 tally.covered = True
-                continue  # the whole block is older than the window: skipped unparsed
-            for raw in lines:
+                continue  # the whole block is older than the window: skipped, not split
+            for raw in block.split(b"\n"):
                 _take(raw, window, tally)
         return tally
     for raw in lines_backwards(source, tick):
@@ -266,10 +269,11 @@ def _read_lines(source: Path, window: _Window, tick: Tick | None) -> Tally:
     return tally
 
 
-def _before(lines: list[bytes], window: _Window) -> bool:
-    """Whether the last line of a block that can be read is older than the window and its
-    slack, so that the block can be skipped."""
-    for raw in reversed(lines):
+def _before(block: bytes, window: _Window) -> bool:
+    """Whether the last line of a block that can be read (among those of its last TAIL bytes) is
+    older than the window and its slack, so that the block can be skipped."""
+    tail = block[-TAIL:].split(b"\n")
+    for raw in reversed(tail[1:] if len(block) > TAIL else tail):  # the first may be cut
         match = window.compiled.match(raw.decode("utf-8", "replace"))
         if match is not None:
             try:
