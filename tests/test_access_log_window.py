@@ -307,3 +307,28 @@ def test_a_rotation_given_itself_goes_on_with_the_older_ones_never_the_newer(
         f"{given_log}: not read: access.log-20261201.gz "
         "(rotations are followed by number: access.log.1, access.log.2.gz, ...)"
     )
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_log_without_line_breaks_is_read_in_pieces_never_whole(
+    tmp_path: Path, now: dt.datetime, compressed: bool
+) -> None:
+    """4 MB without a newline, then the window's lines: memory stays flat (pieces of at most a
+    megabyte each), the pieces are malformed lines, the lines after them are counted."""
+    noise = b"x" * (4 * 1024 * 1024)
+    data = lines(now, [900]).encode() + noise + b"\n" + lines(now, [20, 10]).encode()
+    log = tmp_path / "access.log"
+    if compressed:
+        log.write_text("", encoding="utf-8")
+        (tmp_path / "access.log.1.gz").write_bytes(gzip.compress(data))
+    else:
+        log.write_bytes(data)
+    found, _ = measured(log, now, window=3600)
+    assert found["access_requests_per_second"].value == pytest.approx(3 / 900)
+    malformed = found["access_malformed_lines"].value
+    assert malformed is not None and 1 <= malformed <= 6
+    pieces = log_reading.blocks_forward if compressed else log_reading.lines_backwards
+    source = tmp_path / "access.log.1.gz" if compressed else log
+    assert (
+        max(len(piece) for piece in pieces(source)) <= log_reading.LONGEST_LINE + log_reading.BLOCK
+    )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 BLOCK = 256 * 1024
 TAIL = 16 * 1024  # where a gzip block's last readable line is looked for
+LONGEST_LINE = 1024 * 1024  # longer, a line is read in pieces (memory stays flat)
 SLACK_S = 60  # lines are written when a request ends: a little out of order
 FUTURE_SKEW_S = 60  # a line stamped later than this after now is in the future: left out
 GZIP_MAGIC = b"\x1f\x8b"
@@ -114,6 +115,9 @@ def lines_backwards(path: Path, tick: Tick | None = None) -> Iterator[bytes]:
             lines = block.split(b"\n")
             rest = lines[0]
             yield from reversed(lines[1:])
+            if len(rest) > LONGEST_LINE:  # no line is that long: a piece, counted as one
+                yield rest
+                rest = b""
         yield rest
 
 
@@ -129,6 +133,8 @@ def blocks_forward(path: Path, tick: Tick | None = None) -> Iterator[bytes]:
                 break
             data = rest + block
             cut = data.rfind(b"\n") + 1
+            if not cut and len(data) > LONGEST_LINE:  # no line is that long: a piece
+                cut = len(data)
             rest = data[cut:]
             if cut:
                 yield data[:cut]
