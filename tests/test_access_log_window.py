@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capplan.check import access_log
+from capplan.check import access_log, log_reading
 from capplan.metrics import Measurement
 
 from .conftest import Run
@@ -136,8 +136,8 @@ def test_every_line_counts_in_the_window_before_it_or_in_the_future(
         log = Path(folder) / "access.log"
         log.write_text(lines(now, offsets), encoding="utf-8")
         found, _ = measured(log, now, window=window)
-    inside = [s for s in offsets if -access_log.FUTURE_SKEW_S <= s <= window]
-    future = [s for s in offsets if s < -access_log.FUTURE_SKEW_S]
+    inside = [s for s in offsets if -log_reading.FUTURE_SKEW_S <= s <= window]
+    future = [s for s in offsets if s < -log_reading.FUTURE_SKEW_S]
     assert found["access_future_lines"].value == len(future)
     before = any(s > window for s in offsets)
     covered = window if before or not inside else max(1, *inside)
@@ -231,7 +231,7 @@ def test_a_gzip_file_longer_than_a_block_skips_what_is_older_and_counts_the_rest
 ) -> None:
     log = tmp_path / "access.log"
     log.write_text(lines(now, [30]), encoding="utf-8")
-    old = line(now - dt.timedelta(days=1), "/old") * (3 * access_log.BLOCK // 60)
+    old = line(now - dt.timedelta(days=1), "/old") * (3 * log_reading.BLOCK // 60)
     recent = lines(now, range(250, 40, -1), "/recent")
     gzipped(tmp_path / "access.log.1.gz", old + recent)
     found, notes = measured(log, now, window=300)
@@ -287,3 +287,48 @@ def test_older_files_outside_the_numbered_series_are_named_when_the_window_reach
     gzipped(tmp_path / "covered.log-20261205.gz", lines(now, [9000]))
     _, notes = measured(covered, now, window=3600)
     assert not any("not read" in note for note in notes)
+
+
+def test_a_rotation_given_itself_goes_on_with_the_older_ones_never_the_newer(
+    tmp_path: Path, now: dt.datetime
+) -> None:
+    """--access-log access.log.2.gz: access.log.3.gz is read after it; access.log and
+    access.log.1 are newer, neither read nor named; a dateext file is named."""
+    (tmp_path / "access.log").write_text(lines(now, [60], "/now"), encoding="utf-8")
+    (tmp_path / "access.log.1").write_text(lines(now, [600], "/one"), encoding="utf-8")
+    given_log = gzipped(tmp_path / "access.log.2.gz", lines(now, [1800, 1200], "/two"))
+    gzipped(tmp_path / "access.log.3.gz", lines(now, [3000, 2400], "/three"))
+    gzipped(tmp_path / "access.log-20261201.gz", lines(now, [9000], "/dated"))
+    found, notes = access_log.measure(given_log, window=7200, top=50, log_format="auto", now=now)
+    counted = {m.labels["endpoint"]: m.value for m in found if "endpoint" in m.labels}
+    assert counted == {"GET /two": 2, "GET /three": 2}
+    (note,) = [n for n in notes if "not read" in n]
+    assert note == (
+        f"{given_log}: not read: access.log-20261201.gz "
+        "(rotations are followed by number: access.log.1, access.log.2.gz, ...)"
+    )
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_log_without_line_breaks_is_read_in_pieces_never_whole(
+    tmp_path: Path, now: dt.datetime, compressed: bool
+) -> None:
+    """4 MB without a newline, then the window's lines: memory stays flat (pieces of at most a
+    megabyte each), the pieces are malformed lines, the lines after them are counted."""
+    noise = b"x" * (4 * 1024 * 1024)
+    data = lines(now, [900]).encode() + noise + b"\n" + lines(now, [20, 10]).encode()
+    log = tmp_path / "access.log"
+    if compressed:
+        log.write_text("", encoding="utf-8")
+        (tmp_path / "access.log.1.gz").write_bytes(gzip.compress(data))
+    else:
+        log.write_bytes(data)
+    found, _ = measured(log, now, window=3600)
+    assert found["access_requests_per_second"].value == pytest.approx(3 / 900)
+    malformed = found["access_malformed_lines"].value
+    assert malformed is not None and 1 <= malformed <= 6
+    pieces = log_reading.blocks_forward if compressed else log_reading.lines_backwards
+    source = tmp_path / "access.log.1.gz" if compressed else log
+    assert (
+        max(len(piece) for piece in pieces(source)) <= log_reading.LONGEST_LINE + log_reading.BLOCK
+    )

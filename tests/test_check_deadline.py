@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from capplan.check import access_log, http, targets
+from capplan.check import access_log, http, log_reading, targets
 from capplan.check.deadline import RunDeadline
 
+from .check_servers import system_binary
 from .conftest import Run
 
 # the host's own figures never outrank what these tests look at (the machine is loaded)
@@ -36,7 +39,8 @@ MARGIN_S = 4.0  # the machine is shared and loaded: generous, and far below what
 class Trickler(BaseHTTPRequestHandler):
     """/open answers at once, /slow after a second; /trickle-body sends its headers at once and
     its body a byte at a time, /trickle-head its status line and headers a byte at a time,
-    /trickle-close a body without a length (ended by closing) a byte at a time."""
+    /trickle-close a body without a length (ended by closing) a byte at a time; /redirect sends
+    to /trickle-body after half a second."""
 
     protocol_version = "HTTP/1.1"
 
@@ -55,6 +59,12 @@ class Trickler(BaseHTTPRequestHandler):
             elif self.path == "/trickle-head":
                 head = f"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: {'p' * MOST_BYTES}\r\n\r\n"
                 self._trickle(head.encode() + b"ok")
+            elif self.path == "/redirect":  # to a trickle: the limit holds across the hop
+                time.sleep(0.5)
+                self.send_response(302)
+                self.send_header("Location", "/trickle-body")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif self.path == "/trickle-close":
                 self.close_connection = True
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
@@ -114,13 +124,48 @@ def figures(data: dict[str, Any], url: str) -> dict[str, tuple[Any, str]]:
 # --- --timeout: each request as a whole -------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head", "/trickle-close"])
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head", "/trickle-close", "/redirect"])
 def test_a_trickling_server_fails_at_the_timeout(server: str, path: str) -> None:
     start = time.monotonic()
     answer = http.one(targets.http(server + path), timeout=1.5)
     took = time.monotonic() - start
     assert answer == http.Answer(1500.0, "timed out after 1.5 s")
     assert 1.4 <= took < 1.5 + MARGIN_S  # a byte every 0.5 s would keep it for 200 s
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The same server over TLS, with a certificate made for the test and trusted by it."""
+    openssl = system_binary("openssl", "openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # each request's default context trusts it
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head"])
+def test_a_trickle_over_tls_fails_at_the_timeout(tls_server: str, path: str) -> None:
+    assert http.one(targets.http(tls_server + "/open"), timeout=5).problem is None  # trusted
+    start = time.monotonic()
+    answer = http.one(targets.http(tls_server + path), timeout=1.5)
+    assert answer == http.Answer(1500.0, "timed out after 1.5 s")
+    assert time.monotonic() - start < 1.5 + MARGIN_S
 
 
 def test_an_answer_within_the_timeout_is_timed_not_cut(server: str) -> None:
@@ -271,17 +316,17 @@ def test_the_deadline_stops_a_log_read_between_blocks_naming_the_file(
     read when it passes is named."""
     lines = access_lines(now, 1).encode()
     for name in ("access.log", "access.log.1", "access.log.2"):  # each a block and a half
-        (tmp_path / name).write_bytes(lines * (access_log.BLOCK * 3 // 2 // len(lines)))
+        (tmp_path / name).write_bytes(lines * (log_reading.BLOCK * 3 // 2 // len(lines)))
     ticks = 0
 
     def tick() -> None:
         nonlocal ticks
         ticks += 1
         if ticks > calls:
-            raise access_log.DeadlinePassed("deadline of 9 s reached")
+            raise log_reading.DeadlinePassed("deadline of 9 s reached")
 
     start = now.timestamp() - 3600  # the window reaches past every file
-    with pytest.raises(access_log.DeadlinePassed) as stopped:
-        access_log.read(tmp_path / "access.log", access_log.pattern("auto"), start, tick=tick)
+    with pytest.raises(log_reading.DeadlinePassed) as stopped:
+        log_reading.read(tmp_path / "access.log", access_log.pattern("auto"), start, tick=tick)
     reading = {1: "access.log", 2: "access.log.1", 4: "access.log.2"}[calls]
     assert str(stopped.value) == f"deadline of 9 s reached while reading {reading}"

@@ -50,7 +50,7 @@ def test_a_history_age_is_held_to_the_same_longest(number: int, unit: str) -> No
             parse_age(text, "since")
 
 
-@given(st.text(max_size=12))
+@given(st.one_of(st.text(max_size=12), st.from_regex(r"\A *[0-9]{1,40} *[smhd] *\Z")))
 def test_any_text_is_a_check_duration_or_refused_in_words(text: str) -> None:
     try:
         length = durations.seconds(text, "deadline")
@@ -58,6 +58,25 @@ def test_any_text_is_a_check_duration_or_refused_in_words(text: str) -> None:
         assert refused.subject == "deadline" and refused.problem.startswith("expected a duration")
     else:
         assert 0 < length <= LONGEST_S
+
+
+@pytest.mark.parametrize(("digits", "unit"), [(5000, "s"), (4301, "d"), (13, "s"), (400, "h")])
+def test_a_number_of_any_length_is_refused_as_too_long_never_a_crash(
+    digits: int, unit: str
+) -> None:
+    with pytest.raises(InputError, match=r"at most 100 years \(36500d\)"):
+        durations.seconds("9" * digits + unit, "window")
+    assert (
+        durations.seconds("0" * digits + "5" + unit, "window") == 5 * durations.UNIT_SECONDS[unit]
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["٣s", "５m", "1\u00a0h", "1h\n5m", "5s\n", "1 h 5 m", "+5s", "5S"]
+)
+def test_only_ascii_digits_and_a_lowercase_unit_make_a_duration(text: str) -> None:
+    with pytest.raises(InputError, match="expected a duration such as 30s, 5m, 1h"):
+        durations.seconds(text, "deadline")
 
 
 @pytest.mark.parametrize("given_text", ["36500d", "876000h", "52560000m", "3153600000s"])

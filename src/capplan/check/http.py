@@ -52,13 +52,16 @@ class _Watch:
         self._timer.daemon = True
 
     def connect(
-        self, address: tuple[str, int], timeout: object = None, source: object = None
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source: tuple[str, int] | None = None,
     ) -> socket.socket:
-        """http.client's connection factory, with the time left as the socket's timeout."""
+        """http.client's connection factory: its own timeout gives way to the time left."""
         left = self.ends - time.monotonic()
         if left <= 0:
             raise TimeoutError("timed out")
-        sock = socket.create_connection(address, left, source)  # type: ignore[arg-type]
+        sock = socket.create_connection(address, left, source)
         with self._lock:
             if self.fired:
                 sock.close()

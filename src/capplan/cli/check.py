@@ -239,7 +239,8 @@ def check(
             help="The web server's access log (nginx or Apache combined format, with "
             "$request_time or %D at the end for latency): requests per second overall and per "
             "endpoint, per status, error rates, p50/p95/p99, active sessions over --window. Only "
-            "the end of the file is read; access.log.1 when the window reaches into it. "
+            "the end of the file is read, and its older rotations (access.log.1, "
+            "access.log.2.gz, ...) when the window reaches into them. "
             "Repeatable: each log is measured on its own, labelled with its path.",
             show_default=False,
         ),
@@ -299,9 +300,8 @@ def check(
     from capplan.check.deadline import RunDeadline
 
     limit = durations.seconds(deadline, "deadline")
-    run_deadline = RunDeadline.after(
-        limit
-    )  # from here: the imports before are counted in its slack
+    # from here on: Python's start-up before it is within the 10 s left to Nagios by default
+    run_deadline = RunDeadline.after(limit)
     if interval >= limit:
         raise typer.BadParameter(
             f"expected fewer seconds than --deadline ({limit:,} s)", param_hint="'--interval'"
