@@ -27,6 +27,7 @@ from capplan.cli.sources import (
     MatchOption,
     TokenFileOption,
     open_history,
+    shared_history,
 )
 
 history_app = subgroup(
@@ -57,6 +58,13 @@ def history_import(
     import capplan.history
     from capplan.output.trend import imported_text
 
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        found = history_postgres.import_csv(shared, csv_file)
+        sys.stdout.write(imported_text(found, csv_file, shared.label))
+        return
     path = capplan.history.resolve(history, "history import")
     result = capplan.history.import_csv(path, csv_file)
     sys.stdout.write(imported_text(result, csv_file, path))
@@ -74,6 +82,13 @@ def history_show(
     import capplan.history
     from capplan.output.trend import history_report
 
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        found = history_postgres.rows(shared, metric=metric, since=since_moment(since))
+        out.emit(history_report(list(capplan.history.records_of(found))))
+        return
     path = capplan.history.resolve(history, "history show")
     records = list(capplan.history.records(path, metric=metric, since=since_moment(since)))
     out.emit(history_report(records))
@@ -113,6 +128,13 @@ def history_export(
     from capplan import history_csv
     from capplan.output.trend import emit_lines
 
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        found = history_postgres.rows(shared, metric=metric, since=since_moment(since))
+        emit_lines(history_csv.write(found), output)
+        return
     path = capplan.history.resolve(history, "history export")
     with capplan.history.rows(path, metric=metric, since=since_moment(since)) as rows:
         emit_lines(history_csv.write(rows), output)
@@ -162,6 +184,13 @@ def history_prune(
         if age is None:
             raise InputError("keep", keep, "expected an age: 400d, 56w, 13m, 2y")
         moment = now - age
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        pruned = history_postgres.prune(shared, moment, now)
+        sys.stdout.write(pruned_text(pruned, shared.label))
+        return
     path = capplan.history.resolve(history, "history prune")
     sys.stdout.write(pruned_text(capplan.history.prune(path, moment, now), path))
 

@@ -52,7 +52,7 @@ def history_report(records: Sequence[Record]) -> Report:
     )
 
 
-def imported_text(result: Imported, source: Path, history: Path) -> str:
+def imported_text(result: Imported, source: Path, history: Path | str) -> str:
     """imported 61 records from a.csv into h.db; 3 were already there"""
     new = f"{result.new:,} {'new ' if result.already_there else ''}{_records(result.new)}"
     text = f"imported {new} from {source} into {history}"
@@ -62,7 +62,7 @@ def imported_text(result: Imported, source: Path, history: Path) -> str:
     return text + "\n"
 
 
-def pruned_text(result: Pruned, history: Path) -> str:
+def pruned_text(result: Pruned, history: Path | str) -> str:
     before = result.before.isoformat(timespec="seconds")
     return (
         f"removed {result.removed:,} {_records(result.removed)} older than {before} "
