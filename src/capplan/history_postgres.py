@@ -44,8 +44,8 @@ LOCK_KEY = 0x63617070  # "capp": the advisory lock of the first use
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS capplan_schema (version integer NOT NULL)",
     """CREATE TABLE IF NOT EXISTS capplan_records (
-        metric text NOT NULL,
-        labels text NOT NULL,  -- canonical JSON object, sorted keys, as in a history file
+        metric text COLLATE "C" NOT NULL,
+        labels text COLLATE "C" NOT NULL,  -- canonical JSON, sorted keys, as in a history file
         at bigint NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
         value double precision NOT NULL,
         status text,  -- OK, WARNING, CRITICAL or UNKNOWN from a check, NULL when imported
@@ -242,28 +242,36 @@ def record_metrics(
 
 
 def import_csv(source: PostgresHistory, csv: Path, now: dt.datetime | None = None) -> Imported:
-    """Stream the CSV through COPY into a temporary table, then insert the new records (the
-    first of a moment, metric and labels counts, as in a history file), in one transaction."""
+    """Stream the CSV through COPY, in one transaction: every line is checked, and a bad one
+    anywhere imports nothing.
+
+    COPY goes straight into the table (a savepoint around it); when a record is there already
+    (or the file repeats one), the table refuses the COPY, which is then done again into a
+    temporary table whose new records are inserted: the first of a moment, metric and labels
+    counts, as in a history file."""
+    import psycopg
+
     now = now or dt.datetime.now(UTC)
+    columns = "metric, labels, at, value, status"
     try:
         with connect(source.target) as connection, connection.transaction():
+            try:
+                with connection.transaction(), connection.cursor() as cursor:
+                    seen = _copy(cursor, f"COPY capplan_records ({columns}) FROM STDIN", csv, now)
+                return Imported(seen, 0)
+            except psycopg.errors.UniqueViolation:
+                pass
             connection.execute(
                 "CREATE TEMPORARY TABLE capplan_import (n bigint, metric text, labels text, "
                 "at bigint, value double precision, status text) ON COMMIT DROP"
             )
-            seen = 0
             with connection.cursor() as cursor:
-                with cursor.copy(
-                    "COPY capplan_import (n, metric, labels, at, value, status) FROM STDIN"
-                ) as copy:
-                    for seen, (metric, labels, at, value, status) in enumerate(
-                        history_csv.read(csv, now=now), start=1
-                    ):
-                        copy.write_row((seen, metric, labels, at, value, status))
+                seen = _copy(cursor, f"COPY capplan_import (n, {columns}) FROM STDIN", csv, now)
+                # ON CONFLICT DO NOTHING also skips a repeat within the file: the first, in
+                # the file's order, is the one inserted
                 cursor.execute(
-                    "INSERT INTO capplan_records (metric, labels, at, value, status) "
-                    "SELECT DISTINCT ON (metric, labels, at) metric, labels, at, value, status "
-                    "FROM capplan_import ORDER BY metric, labels, at, n ON CONFLICT DO NOTHING"
+                    f"INSERT INTO capplan_records ({columns}) SELECT {columns} "
+                    "FROM capplan_import ORDER BY n ON CONFLICT DO NOTHING"
                 )
                 new = max(cursor.rowcount, 0)
             return Imported(new, seen - new)
@@ -271,6 +279,16 @@ def import_csv(source: PostgresHistory, csv: Path, now: dt.datetime | None = Non
         raise ConfigError(
             error.source, f"{error.problem}; nothing was imported", line=error.line
         ) from None
+
+
+def _copy(cursor: psycopg.Cursor[Any], statement: str, csv: Path, now: dt.datetime) -> int:
+    """COPY the CSV's rows (numbered first when the statement names `n`); how many."""
+    numbered = "(n," in statement
+    seen = 0
+    with cursor.copy(statement) as copy:
+        for seen, row in enumerate(history_csv.read(csv, now=now), start=1):
+            copy.write_row((seen, *row) if numbered else row)
+    return seen
 
 
 def prune(source: PostgresHistory, before: dt.datetime, now: dt.datetime | None = None) -> Pruned:
