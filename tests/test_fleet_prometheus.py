@@ -359,3 +359,17 @@ def test_theil_sen_is_the_median_of_the_pairwise_slopes(points: list[tuple[int, 
     fit = theil_sen(moments)
     assert fit.slope_per_day == slope
     assert fit.intercept == statistics.median([y - slope * x for x, y in zip(xs, ys, strict=True)])
+
+
+def test_a_server_that_does_not_answer_is_a_timeout_of_one_line(run: Run) -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        source = PrometheusHistory(locate(f"http://127.0.0.1:{port}"), Access(timeout=1), now=NOW)
+        with pytest.raises(ServerError) as raised:
+            list(source.series(most=MAX_POINTS))
+    assert str(raised.value) == f"Prometheus http://127.0.0.1:{port}: no answer within 1 s"
+    assert raised.value.exit_code == 3
