@@ -149,9 +149,11 @@ def test_a_reimport_adds_nothing_and_says_what_was_there(
     assert again.endswith("; 11 were already there\n")
     assert stored(db) == first
     overlapping = series_csv(lambda d: 99.0, days=14, start=START + 5 * DAY)  # days 5 to 19
-    assert imported(run, write, db, overlapping).endswith(
-        " 9 new records from " + str(tmp_path / "s.csv") + f" into {db}; 6 were already there\n"
+    said = imported(run, write, db, overlapping)
+    assert said.startswith(
+        "imported 9 new records from " + str(tmp_path / "s.csv") + f" into {db}\n"
     )
+    assert "warning: 6 records of" in said and "another value; the earlier value was kept" in said
     values = {value for *_, value, _ in stored(db)}
     assert 35.0 in values and 99.0 in values  # a record already there keeps its value
 
@@ -182,7 +184,9 @@ def test_a_record_twice_in_one_file_is_imported_once(
     db = tmp_path / "h.db"
     stamp = START.isoformat()
     text = f"timestamp,metric,value\n{stamp},cpu_percent,5\n{stamp},cpu_percent,7\n"
-    assert imported(run, write, db, text).endswith("; 1 was already there\n")
+    said = imported(run, write, db, text)
+    assert said.startswith(f"imported 1 new record from {tmp_path / 's.csv'} into {db}\n")
+    assert "warning: 1 record of" in said
     assert [row[3] for row in stored(db)] == [5.0]
 
 

@@ -7,6 +7,7 @@ that another run (a shard on a shared file system, say) is writing right now.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import hashlib
@@ -98,6 +99,15 @@ def is_abandoned(path: Path) -> bool:
         return False  # finished or removed meanwhile
     writer = _WRITER.search(path.name)
     return writer is not None and writer["writer"] == _writer() and not _running(writer["pid"])
+
+
+def remove_abandoned(path: Path) -> None:
+    """Remove the temporary files of writes to `path` that nobody will finish (see
+    `is_abandoned`): what a killed run left beside it."""
+    for temporary in temporaries(path):
+        if is_abandoned(temporary):
+            with contextlib.suppress(OSError):
+                temporary.unlink()
 
 
 def _running(pid: str) -> bool:

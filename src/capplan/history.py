@@ -2,7 +2,8 @@
 
 A record is one value of one series (a metric of `capplan check` and its labels) at one moment,
 with its status when it came from a check. A record is unique by (moment, metric, labels): the
-same moment recorded or imported again is "already there" and keeps its first value.
+same moment recorded or imported again is "already there" and keeps its first value; one that
+comes again with another value is counted apart, so that an import says so.
 
 This module is what the commands use: record, import, prune, and read the records or a sample of
 each series. The file itself (layout, upgrades, transactions) is `history_store`; the CSV form is
@@ -22,9 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from capplan import history_csv
+from capplan import atomic, history_csv
 from capplan import history_store as store
-from capplan.atomic import TEMP_SUFFIX
 from capplan.errors import CapplanError, ConfigError, InputError
 from capplan.formulas import DAYS_PER_MONTH
 from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
@@ -134,11 +134,14 @@ def parse_since(text: str, now: dt.datetime, subject: str = "since") -> dt.datet
     if age is not None:
         return now - age
     try:
-        return history_csv.parse_timestamp(text)
+        moment = history_csv.parse_timestamp(text)
     except ValueError:
         raise InputError(
             subject, text, "expected an ISO 8601 date (2026-11-01) or an age (30d, 6w, 3m)"
         ) from None
+    if moment > now + CLOCK_SKEW:
+        raise InputError(subject, text, "is in the future: expected a past date or an age")
+    return moment
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -191,8 +194,9 @@ def _import_new(history: Path, source: Path, now: dt.datetime) -> store.Imported
     ]
     try:
         history.parent.mkdir(parents=True, exist_ok=True)
+        atomic.remove_abandoned(history)
         handle, name = tempfile.mkstemp(
-            dir=history.parent, prefix=f".{history.name}.", suffix=TEMP_SUFFIX
+            dir=history.parent, prefix=atomic.temporary_prefix(history), suffix=atomic.TEMP_SUFFIX
         )
         os.close(handle)
     except OSError as error:
@@ -287,6 +291,22 @@ def rows(path: Path, *, metric: str | None = None, since: dt.datetime | None = N
         connection.close()
         raise InputError("history", path, str(error)) from None
     return Rows(path, connection, cursor)
+
+
+def count(path: Path, *, metric: str | None = None, since: dt.datetime | None = None) -> int:
+    """How many records `rows` would give."""
+    where, parameters = _where(metric, since)
+    connection = store.connect(path, create=False)
+    try:
+        found: int = connection.execute(
+            f"SELECT count(*) FROM records JOIN series ON series.id = records.series WHERE {where}",
+            parameters,
+        ).fetchone()[0]
+    except sqlite3.Error as error:
+        raise InputError("history", path, str(error)) from None
+    finally:
+        connection.close()
+    return found
 
 
 class Rows(Iterator[StoredRow]):

@@ -267,6 +267,18 @@ def import_csv(source: PostgresHistory, csv: Path, now: dt.datetime | None = Non
             )
             with connection.cursor() as cursor:
                 seen = _copy(cursor, f"COPY capplan_import (n, {columns}) FROM STDIN", csv, now)
+                # a record that comes again with another value than the one kept (the
+                # history's, else the file's first) is counted apart, as for a file
+                cursor.execute(
+                    "SELECT count(*) FROM capplan_import i "
+                    "LEFT JOIN capplan_records r USING (metric, labels, at) "
+                    "JOIN (SELECT DISTINCT ON (metric, labels, at) metric, labels, at, "
+                    "value AS first FROM capplan_import ORDER BY metric, labels, at, n) f "
+                    "USING (metric, labels, at) "
+                    "WHERE i.value IS DISTINCT FROM coalesce(r.value, f.first)"
+                )
+                found = cursor.fetchone()
+                conflicting = int(found[0]) if found else 0
                 # ON CONFLICT DO NOTHING also skips a repeat within the file: the first, in
                 # the file's order, is the one inserted
                 cursor.execute(
@@ -274,7 +286,7 @@ def import_csv(source: PostgresHistory, csv: Path, now: dt.datetime | None = Non
                     "FROM capplan_import ORDER BY n ON CONFLICT DO NOTHING"
                 )
                 new = max(cursor.rowcount, 0)
-            return Imported(new, seen - new)
+            return Imported(new, seen - new - conflicting, conflicting)
     except ConfigError as error:
         raise ConfigError(
             error.source, f"{error.problem}; nothing was imported", line=error.line
@@ -303,6 +315,18 @@ def prune(source: PostgresHistory, before: dt.datetime, now: dt.datetime | None 
         ).rowcount
         remaining = connection.execute("SELECT count(*) FROM capplan_records").fetchone()
     return Pruned(max(removed, 0), int(remaining[0]) if remaining else 0, before)
+
+
+def count(
+    source: PostgresHistory, *, metric: str | None = None, since: dt.datetime | None = None
+) -> int:
+    """How many records `rows` gives."""
+    where, parameters = _where(metric, since)
+    with connect(source.target) as connection:
+        found = connection.execute(
+            f"SELECT count(*) FROM capplan_records WHERE {where}", parameters
+        ).fetchone()
+    return int(found[0]) if found else 0
 
 
 def rows(

@@ -59,7 +59,9 @@ MIGRATE_FROM_0 = (
 @dataclass(frozen=True, slots=True)
 class Imported:
     new: int
-    already_there: int  # the same moment, metric and labels were in the history already
+    already_there: int  # the same moment, metric, labels and value: in the history or the file
+    conflicting: int = 0  # the same moment, metric and labels with another value: the first kept
+    fresh: bool = False  # a new history: what was already there came from the file itself
 
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
@@ -141,10 +143,17 @@ def write(path: Path, work: Callable[[sqlite3.Connection], T], *, create: bool =
         connection.close()
 
 
-def insert(connection: sqlite3.Connection, rows: Iterable[Row]) -> Imported:
-    """INSERT OR IGNORE every row, creating its series when it is new."""
+def insert(connection: sqlite3.Connection, rows: Iterable[Row], *, fresh: bool = False) -> Imported:
+    """Insert every row that is not there yet, creating its series when it is new. A row whose
+    moment, metric and labels are there with another value keeps the first value and is counted
+    as conflicting (SQLite calls `conflict` for each, and updates nothing)."""
     ids: dict[tuple[str, str], int] = {}
-    seen = 0
+    seen = conflicting = 0
+
+    def conflict() -> int:
+        nonlocal conflicting
+        conflicting += 1
+        return 0
 
     def keyed() -> Iterator[tuple[int, int, float, str | None]]:
         nonlocal seen
@@ -157,11 +166,15 @@ def insert(connection: sqlite3.Connection, rows: Iterable[Row]) -> Imported:
             seen += 1
             yield series, at, value, status
 
+    connection.create_function("capplan_conflict", 0, conflict)
     cursor = connection.executemany(
-        "INSERT OR IGNORE INTO records (series, at, value, status) VALUES (?, ?, ?, ?)", keyed()
+        "INSERT INTO records (series, at, value, status) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (series, at) DO UPDATE SET value = records.value "
+        "WHERE records.value IS NOT excluded.value AND capplan_conflict()",
+        keyed(),
     )
     new = max(cursor.rowcount, 0)
-    return Imported(new, seen - new)
+    return Imported(new, seen - new - conflicting, conflicting, fresh)
 
 
 def _series_id(connection: sqlite3.Connection, metric: str, labels: str) -> int:
@@ -185,7 +198,7 @@ def build(path: Path, rows: Iterable[Row]) -> Imported:
         for statement in SCHEMA:
             connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        result = insert(connection, rows)
+        result = insert(connection, rows, fresh=True)
         connection.execute("COMMIT")
         connection.execute("PRAGMA journal_mode = WAL")
         return result

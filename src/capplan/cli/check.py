@@ -46,6 +46,7 @@ NEEDS = {
     "log_format": ("--log-format", "access_logs", "--access-log"),
     "window": ("--window", "access_logs", "--access-log"),
     "top": ("--top", "access_logs", "--access-log"),
+    "history": ("--history", "record", "--record"),
 }
 
 

@@ -78,20 +78,41 @@ def history_show(
     since: SinceOption = None,
     history: HistoryOption = None,
 ) -> None:
-    """List the recorded values, oldest first."""
-    import capplan.history
-    from capplan.output.trend import history_report
+    """List the recorded values, oldest first.
 
+    json, csv and markdown list every record as it is read, in flat memory at any size; the
+    table shows the first 1,000 and says how many there are.
+    """
+    import functools
+    import itertools
+
+    import capplan.history
+    from capplan.output.formats import Format
+    from capplan.output.trend import TABLE_MOST, emit_lines, history_lines, history_report
+
+    moment = since_moment(since)
     shared = shared_history(history)
     if shared is not None:
         from capplan import history_postgres
 
-        found = history_postgres.rows(shared, metric=metric, since=since_moment(since))
-        out.emit(history_report(list(capplan.history.records_of(found))))
+        found = history_postgres.rows(shared, metric=metric, since=moment)
+        records = capplan.history.records_of(found)
+        count = functools.partial(history_postgres.count, shared, metric=metric, since=moment)
+    else:
+        path = capplan.history.resolve(history, "history show")
+        records = capplan.history.records(path, metric=metric, since=moment)
+        count = functools.partial(capplan.history.count, path, metric=metric, since=moment)
+    if out.format is not Format.table:
+        emit_lines(history_lines(records, out.format), out.destination)
         return
-    path = capplan.history.resolve(history, "history show")
-    records = list(capplan.history.records(path, metric=metric, since=since_moment(since)))
-    out.emit(history_report(records))
+    first = list(itertools.islice(records, TABLE_MOST))
+    closing = getattr(records, "close", None)  # the rest unread: let the history go now
+    if closing is not None:
+        closing()
+    total = len(first)
+    if total == TABLE_MOST:
+        total = count()
+    out.emit(history_report(first, total))
 
 
 class ExportFormat(str, enum.Enum):
@@ -126,8 +147,17 @@ def history_export(
     """
     import capplan.history
     from capplan import history_csv
+    from capplan.cli.options import BY_SUFFIX
+    from capplan.errors import InputError
     from capplan.output.trend import emit_lines
 
+    if output is not None and BY_SUFFIX.get(output.suffix.lower(), "csv") != "csv":
+        raise InputError(
+            "output",
+            output,
+            "history export writes CSV: name the file .csv "
+            f"(history show --format {BY_SUFFIX[output.suffix.lower()].value} -o FILE writes that)",
+        )
     shared = shared_history(history)
     if shared is not None:
         from capplan import history_postgres
@@ -183,6 +213,8 @@ def history_prune(
         age = capplan.history.parse_age(keep, "keep")
         if age is None:
             raise InputError("keep", keep, "expected an age: 400d, 56w, 13m, 2y")
+        if not age:
+            raise InputError("keep", keep, "would remove every record: expected an age above 0")
         moment = now - age
     shared = shared_history(history)
     if shared is not None:

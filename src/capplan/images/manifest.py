@@ -91,9 +91,7 @@ class Manifest:
         folder = Path(location.root).parent if location.is_local else None
         try:
             if folder is not None:
-                for stale in atomic.temporaries(Path(location.root)):
-                    if atomic.is_abandoned(stale):  # what a killed run left
-                        stale.unlink(missing_ok=True)
+                atomic.remove_abandoned(Path(location.root))
             handle, temporary = tempfile.mkstemp(
                 dir=folder,
                 prefix=atomic.temporary_prefix(Path(location.root)),

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +187,46 @@ def to_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
+def streamed(
+    section: Section, rows: Iterable[Sequence[Cell]], fmt: Format, note: Callable[[int], str]
+) -> Iterator[str]:
+    """A section too long to hold, in csv or markdown, a row at a time, as to_csv and
+    to_markdown write it (no unit columns: its cells are plain); `note` says how many rows there
+    were, after them (markdown)."""
+    if fmt is Format.csv:
+        line = io.StringIO()
+        writer = csv.writer(line, lineterminator="\n")
+        writer.writerow(["section", *section.columns])
+        for row in rows:
+            writer.writerow([section.title, *(_csv_cell(cell) for cell in row)])
+            if line.tell() > STREAM_CHUNK:
+                yield line.getvalue()
+                line.seek(0)
+                line.truncate()
+        yield line.getvalue()
+        return
+    if fmt is not Format.markdown:
+        raise ValueError(f"{fmt} is not streamed row by row")
+    count = 0
+    yield f"### {section.title}\n\n| " + " | ".join(section.columns) + " |\n"
+    yield "|" + "|".join("---" for _ in section.columns) + "|\n"
+    for row in rows:
+        count += 1
+        yield "| " + " | ".join(_md_cell(c) for c in row) + " |\n"
+    yield f"\n- {note(count)}\n"
+
+
+def streamed_json(key: str, items: Iterable[Any]) -> Iterator[str]:
+    """`{key: [items]}`, an item at a time, each on a line of its own (the same data as to_json
+    writes; compact items, which JSON's C encoder writes fast enough for millions)."""
+    yield f"{{\n  {json.dumps(key)}: ["
+    separator = "\n"
+    for item in items:
+        yield separator + "    " + json.dumps(plain(data(item)), ensure_ascii=False)
+        separator = ",\n"
+    yield "]\n}\n" if separator == "\n" else "\n  ]\n}\n"
+
+
 def _unit(cell: Cell) -> str:
     return cell.unit if isinstance(cell, Shown) else ""
 
@@ -248,6 +288,7 @@ FIGURE = re.compile(
     r"^[+]?(EUR |USD )?[-+<>~]?[\d.,]+(e[-+]?\d+)?(-[\d.,]+)?( ?\([\d.,]+\))?"
     r"( ?[A-Za-z%/]{1,5}(/s|/mo|/month)?)?( \+ CDN)?$"
 )
+STREAM_CHUNK = 64 * 1024  # characters of CSV handed on at a time
 PROSE_MIN = 12  # a column of prose may shrink to this before it is left out
 
 
@@ -351,7 +392,7 @@ def to_table(report: Report) -> str:
             table.add_column(
                 section.columns[index],
                 justify="right" if numeric else "left",
-                min_width=layout.widths[index] if keyed else None,
+                min_width=layout.widths.get(index) if keyed else None,
                 no_wrap=keyed,  # Rich then narrows only the prose to fit
                 max_width=None if keyed else layout.widths.get(index),
                 overflow="fold",

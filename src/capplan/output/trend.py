@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,9 @@ from capplan.formulas import DAYS_PER_MONTH
 from capplan.history import Pruned, Record
 from capplan.history_store import Imported
 from capplan.metrics import METRICS, label_text
+from capplan.output.formats import Format
 from capplan.output.numbers import figure
-from capplan.output.report import Cell, Report, Section
+from capplan.output.report import Cell, Report, Section, streamed, streamed_json
 from capplan.trend import (
     HORIZON_DAYS,
     MIN_POINTS,
@@ -33,32 +35,62 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 
-def history_report(records: Sequence[Record]) -> Report:
-    rows: list[Sequence[Cell]] = [
-        (
-            r.timestamp.isoformat(timespec="seconds"),
-            r.metric,
-            label_text(r.labels) or "-",
-            r.value,
-            r.status or "-",
-        )
-        for r in records
-    ]
-    notes = [f"{len(records):,} records"]
-    return Report(
-        data={"records": records},
-        sections=[Section("History", ("timestamp", "metric", "labels", "value", "status"), rows)],
-        notes=notes,
+HISTORY = Section("History", ("timestamp", "metric", "labels", "value", "status"), [])
+# A table is for reading: past this many records it stops, and says how to get them all.
+TABLE_MOST = 1_000
+
+
+def _history_row(record: Record) -> Sequence[Cell]:
+    labels, status = label_text(record.labels), record.status
+    return (
+        record.timestamp.isoformat(timespec="seconds"),
+        record.metric,
+        labels or None,
+        record.value,
+        None if status is None else str(status),
     )
 
 
+def _counted(count: int) -> str:
+    return f"{count:,} {_records(count)}"
+
+
+def history_report(records: Sequence[Record], total: int) -> Report:
+    """The table of `history show`: the first TABLE_MOST of `total` records at most."""
+    rows = [_history_row(record) for record in records[:TABLE_MOST]]
+    note = _counted(total)
+    if total > len(rows):
+        note = (
+            f"the first {len(rows):,} of {note}: --format csv or json lists them all, "
+            "--metric and --since narrow them"
+        )
+    section = dataclasses.replace(HISTORY, rows=rows)
+    return Report(data={"records": records}, sections=[section], notes=[note])
+
+
+def history_lines(records: Iterable[Record], fmt: Format) -> Iterator[str]:
+    """`history show` in json, csv or markdown, a record at a time: flat memory at any size."""
+    if fmt is Format.json:
+        return streamed_json("records", records)
+    return streamed(HISTORY, map(_history_row, records), fmt, _counted)
+
+
 def imported_text(result: Imported, source: Path, history: Path | str) -> str:
-    """imported 61 records from a.csv into h.db; 3 were already there"""
-    new = f"{result.new:,} {'new ' if result.already_there else ''}{_records(result.new)}"
+    """imported 61 new records from a.csv into h.db; 3 were already there, and a warning line
+    for the records that came again with another value."""
+    again = result.already_there + result.conflicting
+    new = f"{result.new:,} {'new ' if again else ''}{_records(result.new)}"
     text = f"imported {new} from {source} into {history}"
     if result.already_there:
         were = "was" if result.already_there == 1 else "were"
-        text += f"; {result.already_there:,} {were} already there"
+        where = "repeated in the file" if result.fresh else "already there"
+        text += f"; {result.already_there:,} {were} {where}"
+    if result.conflicting:
+        text += (
+            f"\nwarning: {result.conflicting:,} {_records(result.conflicting)} of {source} had "
+            "the timestamp, metric and labels of an earlier one with another value; the earlier "
+            "value was kept (to change it: history export, edit, prune, import)"
+        )
     return text + "\n"
 
 
