@@ -288,16 +288,17 @@ def test_a_server_error_answer_is_exit_3(prometheus: str) -> None:
         ("history", "prune", "--keep", "30d"),
     ],
 )
-def test_a_postgresql_history_is_one_line_and_creates_no_local_file(
+def test_a_postgresql_history_is_never_taken_for_a_path(
     run: Run, args: tuple[str, ...], tmp_path: Path
 ) -> None:
     (tmp_path / "x.csv").write_text("timestamp,metric,value\n", encoding="utf-8")
     before = sorted(tmp_path.iterdir())
-    result = run(*args, "--history", "postgresql://capplan@db.example:5432/hist")
+    url = f"postgresql://capplan:Pw-not-shown@127.0.0.1:{free_port()}/hist"
+    result = run(*args, "--history", url)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
-    assert "PostgreSQL history is not supported yet" in result.stderr
-    assert "postgresql://capplan@" not in result.stderr  # named by its parts, no userinfo
+    assert "cannot connect" in result.stderr
+    assert "Pw-not-shown" not in result.stderr
     assert sorted(tmp_path.iterdir()) == before
 
 
@@ -358,3 +359,17 @@ def test_theil_sen_is_the_median_of_the_pairwise_slopes(points: list[tuple[int, 
     fit = theil_sen(moments)
     assert fit.slope_per_day == slope
     assert fit.intercept == statistics.median([y - slope * x for x, y in zip(xs, ys, strict=True)])
+
+
+def test_a_server_that_does_not_answer_is_a_timeout_of_one_line(run: Run) -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        source = PrometheusHistory(locate(f"http://127.0.0.1:{port}"), Access(timeout=1), now=NOW)
+        with pytest.raises(ServerError) as raised:
+            list(source.series(most=MAX_POINTS))
+    assert str(raised.value) == f"Prometheus http://127.0.0.1:{port}: no answer within 1 s"
+    assert raised.value.exit_code == 3

@@ -157,3 +157,11 @@ def test_the_fleet_page_loads_offline_in_a_browser_and_its_screenshot_is_not_bla
             )
     finally:
         shown.page.context.close()
+
+
+def test_a_server_without_the_series_capplan_reads_is_one_line(run: Run, prometheus: str) -> None:
+    result = run("report", "--history", prometheus, "--match", '{job="none"}', "-o", "x.html")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "has none of the series capplan reads" in result.stderr
+    assert not Path("x.html").exists()

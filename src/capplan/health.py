@@ -380,6 +380,13 @@ def health(
         if since is not None:
             day = since.isoformat(timespec="seconds")
             raise InputError("history", history.label, f"has no records from {day} on")
+        if not history.writable:  # a server: what it lacks is the series capplan reads
+            raise InputError(
+                "history",
+                history.label,
+                "has none of the series capplan reads (node_exporter's node_* or capplan_*) "
+                "in the last 90 days (--since, --match choose others)",
+            )
         raise InputError(
             "history",
             history.label,

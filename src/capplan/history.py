@@ -73,6 +73,27 @@ def default_path() -> Path:
     return Path(data_home) / "capplan" / "history.db"
 
 
+def record_to(
+    option: str | None,
+    metrics: Iterable[Metric],
+    moment: dt.datetime,
+    run_labels: Mapping[str, str] | None = None,
+) -> int:
+    """`check --record`: into the history file, or the shared PostgreSQL history, that
+    --history (else $CAPPLAN_HISTORY, else the default file) names. A shared history keeps
+    each record's host: the run's labels (--label instance=web-1), else this machine's name."""
+    from capplan.history_source import location_of
+
+    location = location_of(option)
+    if location.kind == "postgresql":
+        from capplan import history_postgres
+
+        return history_postgres.record_metrics(
+            history_postgres.history(location.text), metrics, moment, run_labels or {}
+        )
+    return record_metrics(resolve(option, "check --record"), metrics, moment)
+
+
 def resolve(option: str | Path | None, doing: str = "this command") -> Path:
     """The history file named by --history or $CAPPLAN_HISTORY, else the default one. A URL is
     never taken for a path: a server history is refused here, for what only a file does."""
@@ -325,13 +346,18 @@ def records(
     path: Path, *, metric: str | None = None, since: dt.datetime | None = None
 ) -> Iterator[Record]:
     """The records, oldest first."""
-    labels_of: dict[str, dict[str, str]] = {}
     with rows(path, metric=metric, since=since) as found:
-        for at, name, labels, value, status in found:
-            if labels not in labels_of:
-                labels_of[labels] = json.loads(labels)
-            state = None if status is None else Status(status)
-            yield Record(from_micros(at), name, labels_of[labels], value, state)
+        yield from records_of(found)
+
+
+def records_of(found: Iterable[StoredRow]) -> Iterator[Record]:
+    """Stored rows as records (from a history file or a shared history)."""
+    labels_of: dict[str, dict[str, str]] = {}
+    for at, name, labels, value, status in found:
+        if labels not in labels_of:
+            labels_of[labels] = json.loads(labels)
+        state = None if status is None else Status(status)
+        yield Record(from_micros(at), name, labels_of[labels], value, state)
 
 
 def evenly(count: int, most: int) -> list[int]:

@@ -1,7 +1,8 @@
 """Where a history lives, and the one interface `trend` and `report` read it through.
 
 `--history` (or $CAPPLAN_HISTORY) names a SQLite file, a Prometheus server (`http://` or
-`https://`), or a PostgreSQL database (`postgresql://`, `postgres://`). Its text is parsed into
+`https://`, read only), or a PostgreSQL database shared by many hosts (`postgresql://`,
+`postgres://`; history_postgres). Its text is parsed into
 one of these kinds before anything opens it: a URL is never taken for a file name, and a text
 that has a scheme capplan does not know is refused rather than written to as a path.
 
@@ -139,24 +140,28 @@ def locate(text: str, subject: str = "history") -> Location:
     )
 
 
+def location_of(text: str | None) -> Location:
+    """--history, else $CAPPLAN_HISTORY, else the default history file."""
+    import os
+
+    from capplan import history
+
+    if text is None:
+        text = os.environ.get(history.HISTORY_ENV) or None
+    return Location("sqlite", "", path=history.default_path()) if text is None else locate(text)
+
+
 def sqlite_path(location: Location, doing: str) -> Path:
     """The file of a SQLite history; a server history is refused for what only a file does."""
     if location.path is not None:
         return location.path
     if location.kind == "postgresql":
-        raise InputError("history", location.label, postgres_not_yet())
+        raise InputError("history", location.label, f"{doing} needs a history file")
     raise InputError(
         "history",
         location.label,
         f"is a Prometheus server, which capplan reads but does not write: {doing} needs a "
         "history file (Prometheus keeps its own history)",
-    )
-
-
-def postgres_not_yet() -> str:
-    return (
-        "a PostgreSQL history is not supported yet: use a history file (SQLite) or a "
-        "Prometheus server (http://HOST:9090)"
     )
 
 
@@ -169,15 +174,13 @@ def open_source(
     """The history that --history (else $CAPPLAN_HISTORY, else the default file) names, for
     reading. `match` (PromQL label matchers) and `access` (history_prometheus.Access) apply to
     a Prometheus server."""
-    import os
-
-    from capplan import history
-
-    if text is None:
-        text = os.environ.get(history.HISTORY_ENV) or None
-    location = Location("sqlite", "", path=history.default_path()) if text is None else locate(text)
+    location = location_of(text)
     if location.kind == "postgresql":
-        raise InputError("history", location.label, postgres_not_yet())
+        if match:
+            raise InputError("match", " ".join(match), "applies to a Prometheus history only")
+        from capplan.history_postgres import history as postgres_history
+
+        return postgres_history(location.text)
     if location.kind == "sqlite":
         if match:
             raise InputError("match", " ".join(match), "applies to a Prometheus history only")

@@ -346,8 +346,8 @@ def check(
 
         import capplan.history
 
-        capplan.history.record_metrics(
-            capplan.history.resolve(history), result.metrics, dt.datetime.now(dt.timezone.utc)
+        capplan.history.record_to(
+            history, result.metrics, dt.datetime.now(dt.timezone.utc), result.labels
         )
     out.emit(check_report(result))
     raise typer.Exit(result.exit_code)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from capplan.history_postgres import PostgresHistory
     from capplan.history_source import HistorySource
 
 MatchOption = Annotated[
@@ -87,3 +88,15 @@ def open_history(
         return open_source(history, match=matchers)
     access = access_from(token_file=token_file, basic_auth_file=basic_auth_file, ca_file=ca_file)
     return open_source(history, match=matchers, access=access)
+
+
+def shared_history(history: str | None) -> PostgresHistory | None:
+    """The shared PostgreSQL history that --history (or $CAPPLAN_HISTORY) names, if it does."""
+    from capplan.history_source import location_of
+
+    location = location_of(history)
+    if location.kind != "postgresql":
+        return None
+    from capplan.history_postgres import history as postgres_history
+
+    return postgres_history(location.text)

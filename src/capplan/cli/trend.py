@@ -27,6 +27,7 @@ from capplan.cli.sources import (
     MatchOption,
     TokenFileOption,
     open_history,
+    shared_history,
 )
 
 history_app = subgroup(
@@ -57,6 +58,13 @@ def history_import(
     import capplan.history
     from capplan.output.trend import imported_text
 
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        found = history_postgres.import_csv(shared, csv_file)
+        sys.stdout.write(imported_text(found, csv_file, shared.label))
+        return
     path = capplan.history.resolve(history, "history import")
     result = capplan.history.import_csv(path, csv_file)
     sys.stdout.write(imported_text(result, csv_file, path))
@@ -75,22 +83,35 @@ def history_show(
     json, csv and markdown list every record as it is read, in flat memory at any size; the
     table shows the first 1,000 and says how many there are.
     """
+    import functools
     import itertools
 
     import capplan.history
     from capplan.output.formats import Format
     from capplan.output.trend import TABLE_MOST, emit_lines, history_lines, history_report
 
-    path = capplan.history.resolve(history, "history show")
     moment = since_moment(since)
-    records = capplan.history.records(path, metric=metric, since=moment)
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        found = history_postgres.rows(shared, metric=metric, since=moment)
+        records = capplan.history.records_of(found)
+        count = functools.partial(history_postgres.count, shared, metric=metric, since=moment)
+    else:
+        path = capplan.history.resolve(history, "history show")
+        records = capplan.history.records(path, metric=metric, since=moment)
+        count = functools.partial(capplan.history.count, path, metric=metric, since=moment)
     if out.format is not Format.table:
         emit_lines(history_lines(records, out.format), out.destination)
         return
     first = list(itertools.islice(records, TABLE_MOST))
+    closing = getattr(records, "close", None)  # the rest unread: let the history go now
+    if closing is not None:
+        closing()
     total = len(first)
     if total == TABLE_MOST:
-        total = capplan.history.count(path, metric=metric, since=moment)
+        total = count()
     out.emit(history_report(first, total))
 
 
@@ -137,6 +158,13 @@ def history_export(
             "history export writes CSV: name the file .csv "
             f"(history show --format {BY_SUFFIX[output.suffix.lower()].value} -o FILE writes that)",
         )
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        found = history_postgres.rows(shared, metric=metric, since=since_moment(since))
+        emit_lines(history_csv.write(found), output)
+        return
     path = capplan.history.resolve(history, "history export")
     with capplan.history.rows(path, metric=metric, since=since_moment(since)) as rows:
         emit_lines(history_csv.write(rows), output)
@@ -188,6 +216,13 @@ def history_prune(
         if not age:
             raise InputError("keep", keep, "would remove every record: expected an age above 0")
         moment = now - age
+    shared = shared_history(history)
+    if shared is not None:
+        from capplan import history_postgres
+
+        pruned = history_postgres.prune(shared, moment, now)
+        sys.stdout.write(pruned_text(pruned, shared.label))
+        return
     path = capplan.history.resolve(history, "history prune")
     sys.stdout.write(pruned_text(capplan.history.prune(path, moment, now), path))
 

@@ -75,7 +75,7 @@ def history_lines(records: Iterable[Record], fmt: Format) -> Iterator[str]:
     return streamed(HISTORY, map(_history_row, records), fmt, _counted)
 
 
-def imported_text(result: Imported, source: Path, history: Path) -> str:
+def imported_text(result: Imported, source: Path, history: Path | str) -> str:
     """imported 61 new records from a.csv into h.db; 3 were already there, and a warning line
     for the records that came again with another value."""
     again = result.already_there + result.conflicting
@@ -94,7 +94,7 @@ def imported_text(result: Imported, source: Path, history: Path) -> str:
     return text + "\n"
 
 
-def pruned_text(result: Pruned, history: Path) -> str:
+def pruned_text(result: Pruned, history: Path | str) -> str:
     before = result.before.isoformat(timespec="seconds")
     return (
         f"removed {result.removed:,} {_records(result.removed)} older than {before} "
