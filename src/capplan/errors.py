@@ -74,3 +74,11 @@ class BeyondExact(CapplanError):
 
     def in_file(self, source: str | Path) -> ConfigError:
         return ConfigError(source, self.message)
+
+
+class AccessError(InputError):
+    """A place that a run, or one of its workers, cannot reach, read or write (no credentials,
+    no permission, no scheduler listening), found before any work starts. Commands that document
+    it exit with `exit_code` (images convert: 3) instead of their bad-input code."""
+
+    exit_code = 3

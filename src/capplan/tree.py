@@ -171,6 +171,8 @@ def _total(root: str, tallies: list[_Tally], top: int) -> TreeStats:
     heap: list[tuple[int, str]] = []
     for each in tallies:
         each.add_to(stats, heap)
-    stats.unreadable.sort()
-    stats.fullest = [Directory(path, files) for files, path in heapq.nlargest(top, heap)]
+    from capplan.images.storage import printable
+
+    stats.unreadable = sorted(printable(path) for path in stats.unreadable)
+    stats.fullest = [Directory(printable(path), files) for files, path in heapq.nlargest(top, heap)]
     return stats

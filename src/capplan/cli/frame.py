@@ -128,7 +128,7 @@ class CapplanGroup(TyperGroup):
                 option = _option_name(path[-1], error.subject)
                 if option is not None:
                     message = error.for_option(option)
-            _fail(path, message, bad_input, own)
+            _fail(path, message, getattr(error, "exit_code", bad_input), own)
         except Exception as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # `capplan`, `capplan images`
                 sys.stdout.write(error.format_message() + "\n")  # type: ignore[attr-defined]
