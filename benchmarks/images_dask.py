@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from images import convert_command, dask_cluster, timed, tiny_sources  # noqa: E402
+from images import convert_command, dask_cluster, timed, tiny_sources
 
 TARGET = 1.3
 
@@ -56,7 +56,8 @@ def main() -> int:
         local_tree, dask_tree = digest(local_dest), digest(dask_dest)
     ratio = on_dask / local
     same = local_tree == dask_tree and local_tree[0] == 3 * args.sources
-    print(f"local pool, 2 workers      {local:8.2f} s  {local * 1000 / args.sources:6.2f} ms/source")
+    each = local * 1000 / args.sources
+    print(f"local pool, 2 workers      {local:8.2f} s  {each:6.2f} ms/source")
     print(
         f"Dask, 2 workers x 1 thread {on_dask:8.2f} s  {on_dask * 1000 / args.sources:6.2f} "
         f"ms/source  ({ratio:.2f}x the local pool, target at most {TARGET}x)"
