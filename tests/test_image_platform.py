@@ -375,7 +375,9 @@ def test_unreachable_or_misconfigured_platforms_are_one_line_without_secrets(
 ) -> None:
     _needs("distributed", "dask[distributed]")
     result = run("images", "convert", src, dest.format(tmp=tmp_path), *args)
-    assert result.exit_code == 2, result.output
+    # 3: a place the run cannot reach with the access it has; 2: a value that cannot be used
+    access = problem in ("cannot reach the Dask scheduler", "Partial credentials")
+    assert result.exit_code == (3 if access else 2), result.output
     assert result.stderr.startswith("capplan images convert: error: ")
     assert problem in result.stderr
     assert result.stderr.count("\n") == 1 and SECRET not in result.stderr
@@ -443,3 +445,86 @@ def test_the_kubernetes_indexed_job_converts_src_in_its_shards(
     assert merged_sources(run, manifests, tmp_path) == sorted(
         str(p) for p in src.rglob("*") if p.is_file()
     )
+
+
+def credential_free_environment(endpoint: str, home: Path) -> dict[str, str]:
+    """The S3 endpoint, and no credentials anywhere a worker would look for them."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **environment,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        "AWS_CONFIG_FILE": str(home / "no-config"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "HOME": str(home),
+    }
+
+
+def test_workers_without_credentials_stop_the_run_in_one_line_before_any_conversion(
+    run: Run, src: Path, tmp_path: Path, s3: Any, endpoint: str
+) -> None:
+    _needs("distributed", "dask[distributed]")
+    home = tmp_path / "home"
+    home.mkdir()
+    cluster = Cluster(credential_free_environment(endpoint, home))
+    try:
+        result = run(
+            "images", "convert", src, f"s3://{BUCKET}/out", "--scheduler", cluster.address,
+            "--manifest", tmp_path / "m.jsonl",
+        )  # fmt: skip
+    finally:
+        cluster.close()
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    line = result.stderr
+    assert line.startswith(
+        f"capplan images convert: error: --scheduler {cluster.address}: worker w"
+    )
+    assert "cannot write DEST s3://platform/out: NoCredentialsError" in line
+    assert "(and 1 more workers)" in line and "AWS_* variables" in line  # the hint
+    assert SECRET not in line and KEY_ID not in line
+    assert s3.find(BUCKET) == [] and not (tmp_path / "m.jsonl").exists()  # nothing converted
+
+
+def test_workers_that_can_write_leave_no_probe_behind(
+    run: Run, src: Path, tmp_path: Path, s3: Any, cluster: Cluster
+) -> None:
+    result = run(
+        "images", "convert", src, f"s3://{BUCKET}/out", "--scheduler", cluster.address,
+        "--dry-run",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output  # the dry run predicts the broken sources
+    assert s3.find(BUCKET) == []  # a dry run writes nothing, not even a probe
+    code, summary, _ = convert(run, src, f"s3://{BUCKET}/out", "--scheduler", cluster.address)
+    assert code == 1 and summary["converted"] == 11
+    assert not [key for key in s3.find(BUCKET) if ".capplan-probe" in key]
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("http://127.0.0.1:1", "unsupported scheme http://; expected tcp://HOST:PORT"),
+        ("not a url", "expected tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT"),
+        ("tcp://127.0.0.1", "expected tcp://HOST:PORT"),
+        ("tcp://127.0.0.1:99999", "expected tcp://HOST:PORT"),
+        ("tcp://127.0.0.1:8786/path?x=1", "expected tcp://HOST:PORT"),
+        ("inproc://x", "unsupported scheme inproc://"),
+        ("127.0.0.1:1", "cannot reach the Dask scheduler: Connection refused"),
+    ],
+)
+def test_a_malformed_or_silent_scheduler_is_one_line_at_once(
+    run: Run, src: Path, tmp_path: Path, address: str, problem: str
+) -> None:
+    _needs("distributed", "dask[distributed]")
+    started = time.monotonic()
+    result = run("images", "convert", src, tmp_path / "dest", "--scheduler", address)
+    assert time.monotonic() - started < 15  # not Dask's own time-out (tens of seconds)
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (
+        f"capplan images convert: error: --scheduler {address}: {problem}"
+        + result.stderr.split(problem, 1)[1]
+    )
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "dest" / "products").exists()

@@ -81,3 +81,11 @@ class ServerError(CapplanError):
     exit 3 whatever the command, since no result could be computed from it."""
 
     exit_code = 3
+
+
+class AccessError(InputError):
+    """A place that a run, or one of its workers, cannot reach, read or write (no credentials,
+    no permission, no scheduler listening), found before any work starts. Commands that document
+    it exit with `exit_code` (images convert: 3) instead of their bad-input code."""
+
+    exit_code = 3

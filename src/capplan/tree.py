@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 import os
+import random
+import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from capplan.check.deadline import RunDeadline
 
 IMAGE_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".avif", ".bmp")
 VARIANTS = ("original", "800", "200")
@@ -43,6 +51,7 @@ class TreeStats:
     variant_bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VARIANTS, 0))
     fullest: list[Directory] = field(default_factory=list)  # most files first
     unreadable: list[str] = field(default_factory=list)
+    cut_short: bool = False  # the deadline came first: the counts are not the total
 
     @property
     def files_per_directory_max(self) -> int:
@@ -59,6 +68,7 @@ class _Tally:
         self.variant_bytes = dict.fromkeys(VARIANTS, 0)
         self.heap: list[tuple[int, str]] = []  # the `top` fullest directories, smallest first
         self.unreadable: list[str] = []
+        self.cut_short = False
 
     def file(self, name: str, size: int) -> None:
         self.bytes += size
@@ -89,6 +99,7 @@ class _Tally:
             stats.variants[name] += self.variants[name]
             stats.variant_bytes[name] += self.variant_bytes[name]
         stats.unreadable += self.unreadable
+        stats.cut_short = stats.cut_short or self.cut_short
         heap += self.heap
 
 
@@ -115,18 +126,30 @@ def _read(folder: str, tally: _Tally, pending: list[str]) -> None:
     tally.folder(folder, count)
 
 
-def _walk(folder: str, top: int) -> _Tally:
-    """Everything under one folder, in one process."""
+def _walk(folder: str, top: int, until: float | None = None) -> _Tally:
+    """Everything under one folder, in one process; `until` (the monotonic clock, which forked
+    processes share) cuts it short."""
     counted = _Tally(top)
     pending = [folder]
     while pending:
+        if until is not None and time.monotonic() >= until:
+            counted.cut_short = True
+            break
         _read(pending.pop(), counted, pending)
     return counted
 
 
-def scan(root: Path, *, top: int = 5, processes: int | None = None) -> TreeStats:
-    """Walk `root`; `top` is how many of the fullest directories to keep."""
+def scan(
+    root: Path,
+    *,
+    top: int = 5,
+    processes: int | None = None,
+    deadline: RunDeadline | None = None,
+) -> TreeStats:
+    """Walk `root`; `top` is how many of the fullest directories to keep. A walk that the
+    deadline cuts short says so (`cut_short`): its counts are not the total."""
     processes = processes or os.cpu_count() or 1
+    until = deadline.at if deadline is not None else None
     here = _Tally(top)
     frontier = [os.fspath(root)]
     # read the first levels here until there are enough folders to share out
@@ -135,9 +158,13 @@ def scan(root: Path, *, top: int = 5, processes: int | None = None) -> TreeStats
             break
         found: list[str] = []
         for folder in frontier:
+            if until is not None and time.monotonic() >= until:
+                here.cut_short = True
+                return _total(str(root), [here], top)
             _read(folder, here, found)
         frontier = found
     tallies = [here]
+    walk = functools.partial(_walk, top=top, until=until)
     if processes > 1 and len(frontier) > 1:
         import multiprocessing
 
@@ -145,10 +172,9 @@ def scan(root: Path, *, top: int = 5, processes: int | None = None) -> TreeStats
         # but folder names and tallies)
         context = multiprocessing.get_context("fork")
         with context.Pool(min(processes, len(frontier))) as pool:
-            walk = functools.partial(_walk, top=top)
             tallies += pool.imap_unordered(walk, frontier, chunksize=SPREAD // 2)
     else:
-        tallies += [_walk(folder, top) for folder in frontier]
+        tallies += [walk(folder) for folder in frontier]
     return _total(str(root), tallies, top)
 
 
@@ -171,6 +197,132 @@ def _total(root: str, tallies: list[_Tally], top: int) -> TreeStats:
     heap: list[tuple[int, str]] = []
     for each in tallies:
         each.add_to(stats, heap)
-    stats.unreadable.sort()
-    stats.fullest = [Directory(path, files) for files, path in heapq.nlargest(top, heap)]
+    from capplan.images.storage import printable
+
+    stats.unreadable = sorted(printable(path) for path in stats.unreadable)
+    stats.fullest = [Directory(printable(path), files) for files, path in heapq.nlargest(top, heap)]
     return stats
+
+
+# --- a sampled estimate of a hash-sharded tree ------------------------------------------------
+
+SHARD = re.compile(r"[0-9a-f]{2}")
+Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
+SAMPLE_LEAST = 30  # shard folders sampled at the least (all of them when there are fewer)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    value: float  # the estimate
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Files and bytes of a hash-sharded tree, estimated from a random sample of its shard
+    folders (products/ab/cd): each with its 95 % interval."""
+
+    root: str
+    files: Interval
+    bytes: Interval
+    image_files: Interval
+    largest: int  # files in the fullest sampled folder
+    folders: int  # shard folders in the tree
+    sampled: int  # of which read
+    unreadable: list[str] = field(default_factory=list)
+    cut_short: bool = False
+
+
+def shard_folders(root: Path) -> list[str] | None:
+    """The shard folders of a hash-sharded tree (ROOT/products/ab/cd, or ROOT/ab/cd), or None
+    when `root` is not one: anything but two-hex-digit folders at those levels (hidden entries
+    beside `products` aside). Reads the two upper levels only."""
+    base = f"{os.fspath(root)}/products"
+    names = _listing(os.fspath(root))
+    if names is None:
+        return None
+    if "products" in names:
+        if any(name != "products" and not name.startswith(".") for name in names):
+            return None
+    else:
+        base = os.fspath(root)
+    first = _listing(base, folders_only=True)
+    if first is None or not first or not all(SHARD.fullmatch(name) for name in first):
+        return None
+    leaves: list[str] = []
+    for name in first:
+        upper = f"{base}/{name}"
+        second = _listing(upper, folders_only=True)
+        if second is None or not all(SHARD.fullmatch(each) for each in second):
+            return None
+        leaves += [f"{upper}/{each}" for each in second]
+    return leaves
+
+
+def _listing(folder: str, *, folders_only: bool = False) -> list[str] | None:
+    """The names in a folder; None when it cannot be read or (`folders_only`) holds a file."""
+    try:
+        with os.scandir(folder) as entries:
+            names = []
+            for entry in entries:
+                if folders_only and not entry.is_dir(follow_symlinks=False):
+                    return None
+                names.append(entry.name)
+            return names
+    except OSError:
+        return None
+
+
+def estimate(
+    root: Path,
+    leaves: list[str],
+    fraction: float,
+    *,
+    seed: int | None = None,
+    deadline: RunDeadline | None = None,
+) -> Estimate:
+    """Files and bytes from a simple random sample of `fraction` of the shard folders (at least
+    SAMPLE_LEAST), each read in full: the total is the mean per folder times the folders, its
+    interval the normal one with the finite-population correction."""
+    population = len(leaves)
+    size = min(population, max(SAMPLE_LEAST, math.ceil(fraction * population)))
+    chosen = random.Random(seed).sample(leaves, size)
+    counted = _Tally(1)
+    files: list[int] = []
+    sizes: list[int] = []
+    images: list[int] = []
+    for folder in chosen:
+        if deadline is not None and deadline.passed:
+            counted.cut_short = True
+            break
+        each = _walk(folder, 1)
+        counted.unreadable += each.unreadable
+        files.append(each.files)
+        sizes.append(each.bytes)
+        images.append(each.image_files)
+        counted.heap += each.heap
+    return Estimate(
+        str(root),
+        _total_of(files, population),
+        _total_of(sizes, population),
+        _total_of(images, population),
+        max((count for count, _ in counted.heap), default=0),
+        population,
+        len(files),
+        sorted(counted.unreadable),
+        counted.cut_short,
+    )
+
+
+def _total_of(values: list[int], population: int) -> Interval:
+    n = len(values)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    mean = sum(values) / n
+    total = population * mean
+    if n < 2 or n >= population:
+        return Interval(total, total, total)  # every folder read: exact
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+    half = Z95 * population * math.sqrt((1 - n / population) * variance / n)
+    return Interval(total, max(0.0, total - half), total + half)

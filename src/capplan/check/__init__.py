@@ -140,6 +140,7 @@ def run(
     interval: float = 1.0,
     paths: Sequence[Path] = (Path("/"),),
     uploads: Path | None = None,
+    uploads_sample: float | None = None,
     urls: Sequence[Http] = (),
     requests: int = 20,
     timeout: float = 5.0,
@@ -195,7 +196,7 @@ def run(
     if uploads is not None:
         from capplan.check import uploads as uploads_probe
 
-        measurements += uploads_probe.measure(uploads)
+        measurements += uploads_probe.measure(uploads, sample=uploads_sample, deadline=deadline)
     for url in {target.shown: target for target in urls}.values():
         from capplan.check import http
 

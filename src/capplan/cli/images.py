@@ -21,7 +21,10 @@ images_app = subgroup(
     "convert",
     epilog="Exit codes: 0 every source converted or already "
     "complete (or no images found), 1 some sources failed (listed in the summary and the "
-    "manifest), 2 bad input. A dry run exits as the real run would.",
+    "manifest; an unreadable folder is a failed source), 2 bad input, 3 SRC or DEST out of "
+    "reach of this machine or of a Dask worker (no credentials, no permission), or the "
+    "--scheduler malformed or not answering: found before any work. A dry run exits as the "
+    "real run would.",
 )
 @output_options()
 def images_convert(
@@ -244,7 +247,11 @@ def manifest_merge(
     out.emit(merge_report(merge(shards, manifest, parse_options(storage_options))))
 
 
-@images_app.command("stats")
+@images_app.command(
+    "stats",
+    epilog="Exit codes: 0 every folder and file read, 1 some could not be read (named; the "
+    "counts leave them out, status UNKNOWN), 2 bad input.",
+)
 @config_options
 @output_options()
 def images_stats(
@@ -277,4 +284,6 @@ def images_stats(
     from capplan.output.images import stats_report
 
     options = parse_options(storage_options)
-    out.emit(stats_report(stats(directory, config.thresholds, top=top, options=options)))
+    result = stats(directory, config.thresholds, top=top, options=options)
+    out.emit(stats_report(result))
+    raise typer.Exit(1 if result.tree.unreadable else 0)

@@ -21,26 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from capplan import atomic
-from capplan.errors import InputError
+from capplan.errors import AccessError, InputError
 from capplan.images import sources
-from capplan.images.convert import VARIANT_SIZES, Refused, Settings, convert, probe, sha256
+from capplan.images.convert import Settings
 from capplan.images.manifest import Manifest
 from capplan.images.outcome import Outcome, Summary
 from capplan.images.shards import Shard
-from capplan.images.storage import (
-    STAGING,
-    Entry,
-    Location,
-    RemoteStorage,
-    Storage,
-    describe,
-    open_storage,
-)
+from capplan.images.storage import STAGING, Entry, Location, RemoteStorage, open_storage
+from capplan.images.tasks import Call, access, process
 
 IN_FLIGHT_PER_WORKER = 4
-VARIANTS = tuple(name for name, _ in VARIANT_SIZES)
 Settle = Callable[[Outcome], None]
-Call = tuple[Entry, Location, Location, Settings, bool]
 
 
 @dataclass(frozen=True)
@@ -57,64 +48,6 @@ class Plan:
     shard: Shard | None = None
 
 
-def relative_outputs(digest: str) -> dict[str, str]:
-    folder = f"products/{digest[:2]}/{digest[2:4]}"
-    return {name: f"{folder}/{digest}_{name}.webp" for name in VARIANTS}
-
-
-def process(
-    entry: Entry, src: Location, dest: Location, settings: Settings, dry_run: bool
-) -> Outcome:
-    """One source, start to finish, in whichever process runs it; never raises: a problem is a
-    failed Outcome."""
-    source = src.display(entry.relative)
-    try:
-        if settings.max_bytes is not None and entry.size > settings.max_bytes:
-            raise Refused(f"{entry.size:,} bytes is over --max-bytes {settings.max_bytes:,}")
-        data = open_storage(src).read(entry.path)
-        digest = sha256(data)
-        outputs = relative_outputs(digest)
-        storage = open_storage(dest)
-        existing = _complete_size(storage, dest, outputs)
-        if existing is not None:
-            return Outcome(source, "skipped", digest, outputs, len(data), existing)
-        if dry_run:
-            width, height = probe(data, settings)
-            return Outcome(source, "converted", digest, outputs, len(data), 0, width, height)
-        result = convert(data, settings)
-        # the original last: a tree whose original exists was at least written in order
-        for variant in sorted(result.variants, key=lambda v: v.name == "original"):
-            storage.write(dest.join(outputs[variant.name]), variant.data)
-        return Outcome(
-            source,
-            "converted",
-            digest,
-            outputs,
-            len(data),
-            sum(len(v.data) for v in result.variants),
-            result.width,
-            result.height,
-        )
-    except Refused as refusal:
-        return Outcome(source, "failed", error=str(refusal))
-    except MemoryError:
-        return Outcome(source, "failed", error="out of memory while decoding")
-    except Exception as error:  # a decoder's bug must not stop a million-file batch
-        return Outcome(source, "failed", error=describe(error, src, dest))
-
-
-def _complete_size(storage: Storage, dest: Location, outputs: dict[str, str]) -> int | None:
-    """The bytes of all the variants, or None when one is missing; the original first, as it
-    is written last."""
-    total = 0
-    for name in ("original", *(v for v in VARIANTS if v != "original")):
-        size = storage.size(dest.join(outputs[name]))
-        if size is None:
-            return None
-        total += size
-    return total
-
-
 def _writable_folder(subject: str, path: Path, given: object) -> None:
     """The nearest existing folder of `path` is a folder that this user may write into."""
     existing = path
@@ -122,8 +55,9 @@ def _writable_folder(subject: str, path: Path, given: object) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise InputError(subject, given, f"{existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(subject, given, f"{existing} is not writable")
+    effective = os.access in os.supports_effective_ids  # a set-user-ID run: its user
+    if not os.access(existing, os.W_OK | os.X_OK, effective_ids=effective):
+        raise AccessError(subject, given, f"{existing} is not writable by this user")
 
 
 def check_output_file(subject: str, path: Path, src: Location) -> None:
@@ -169,7 +103,17 @@ def _ask(subject: str, location: Location, question: Callable[[RemoteStorage], A
         assert isinstance(storage, RemoteStorage)
         return question(storage)
     except InputError as error:
-        raise InputError(subject, location.name, error.problem) from None
+        raise type(error)(subject, location.name, error.problem) from None
+
+
+def check_access(plan: Plan, *, on_cluster: bool) -> None:
+    """This process reads SRC (it walks it) and, unless the cluster's workers do the writing or
+    nothing is written, proves it can write DEST; before any work starts."""
+    denied = access(plan.src, plan.dest, write=not plan.dry_run and not on_cluster)
+    if denied is not None:
+        raise AccessError(
+            denied.subject, denied.name, f"cannot {denied.action} it: {denied.reason}"
+        )
 
 
 def remove_leftovers(dest: Location, dry_run: bool) -> int:
@@ -219,6 +163,7 @@ def run(
     pool = _start_pool(workers) if scheduler is None and workers > 1 else None
     try:
         check_plan(plan)
+        check_access(plan, on_cluster=scheduler is not None)
         if on_total is not None:
             _count_sources(plan, on_total)
         return _run(plan, pool, workers, scheduler, on_outcome, started)
@@ -251,7 +196,7 @@ def _run(
         if scheduler is not None:
             from capplan.images.cluster import on_cluster
 
-            on_cluster(scheduler, calls, settle)
+            on_cluster(scheduler, calls, settle, plan.src, plan.dest, write=not plan.dry_run)
         elif pool is None:
             for call in calls:
                 settle(process(*call))
@@ -275,6 +220,9 @@ def _calls(plan: Plan, settle: Settle) -> Iterator[Call]:
         for item in found:
             if isinstance(item, sources.Skip):
                 settle(Outcome(plan.src.display(item.entry.relative), "ignored", error=item.reason))
+            elif isinstance(item, sources.Unreadable):
+                shown = plan.src.display(item.entry.relative)
+                settle(Outcome(shown, "failed", error=item.entry.problem))
             else:
                 yield item
 

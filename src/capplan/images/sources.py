@@ -89,6 +89,13 @@ LOOK_AHEAD = 64
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A file or folder under SRC that could not be read: a failure, never a silence."""
+
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
 class Skip:
     """A file that is not a source, and why."""
 
@@ -134,9 +141,10 @@ def find(
     exclude: Sequence[str] = (),
     strict: bool = False,
     shard: Shard | None = None,
-) -> Iterator[Entry | Skip]:
-    """Every source under the storage's root, and every file that is not one with its reason;
-    excluded files and files of other shards are left out silently."""
+) -> Iterator[Entry | Skip | Unreadable]:
+    """Every source under the storage's root, every file that is not one with its reason, and
+    every file or folder that could not be read; excluded files and files of other shards are
+    left out silently (an unreadable folder belongs to the shard its path falls in)."""
     exclusions = Exclusions(exclude)
     for folder, folders, files in storage.walk():
         kept = []
@@ -153,6 +161,9 @@ def find(
             if exclusions and exclusions.excludes(entry.relative, name):
                 continue
             if shard is not None and not shard.holds(entry.relative):
+                continue
+            if entry.problem is not None:
+                yield Unreadable(entry)
                 continue
             if not entry.regular:
                 yield Skip(entry, "not a regular file (a symbolic link is not followed)")

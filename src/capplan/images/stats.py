@@ -27,6 +27,9 @@ class ImageStats:
 
     @property
     def status(self) -> Status:
+        """UNKNOWN when a folder or file could not be read: the counts leave it out."""
+        if self.tree.unreadable:
+            return Status.UNKNOWN
         return self.fullest[0].band.status if self.fullest else Status.OK
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from capplan import atomic, secrets
-from capplan.errors import InputError
+from capplan.errors import AccessError, InputError
 from capplan.secrets import URL
 
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
@@ -43,12 +43,14 @@ STAGING = ".capplan-staging"
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One file found under a root: its path for the storage, its path relative to the root
-    (with `/`), its size, and whether it is a regular file (links and devices are not)."""
+    (with `/`), its size, and whether it is a regular file (links and devices are not). A file
+    or folder that could not be read is an Entry with the `problem`."""
 
     path: str
     relative: str
     size: int
     regular: bool = True
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,8 @@ class Location:
     def display(self, relative: str) -> str:
         """The file as the user would name it: under the root as given."""
         if self.is_local:
-            return posixpath.join(self.name, relative)
-        return f"{self.protocol}://{posixpath.join(self.root, relative)}"
+            return printable(posixpath.join(self.name, relative))
+        return printable(f"{self.protocol}://{posixpath.join(self.root, relative)}")
 
     def contains(self, other: Location) -> bool:
         """Whether `other` is this root or lies under it."""
@@ -86,6 +88,15 @@ class Location:
             return theirs == mine or mine in theirs.parents
         mine_text, theirs_text = self.root.rstrip("/"), other.root.rstrip("/")
         return theirs_text == mine_text or theirs_text.startswith(mine_text + "/")
+
+
+def printable(text: str) -> str:
+    """A path as text that can be written anywhere (UTF-8 JSON, a manifest, a terminal): the
+    bytes of a name that are not UTF-8, which Python keeps as surrogates, shown as \\xNN."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate of another origin
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def parse_options(pairs: list[str] | None) -> Options:
@@ -115,7 +126,7 @@ def locate(
     """
     match = URL.match(text)
     if match is None:
-        return Location(text, None, text)
+        return Location(printable(text), None, text)
     shown = secrets.redact(text).shown
     scheme, rest = match["scheme"].lower(), match["rest"]
     userinfo, _, remainder = secrets.split_userinfo(rest)
@@ -129,8 +140,50 @@ def locate(
     if "?" in remainder:
         raise InputError(subject, shown, f"{scheme}:// takes no query (?...){hint}")
     if scheme == "file":
-        return Location(rest, None, rest)
+        return Location(printable(rest), None, rest)
+    _check_options(scheme, options)
     return Location(shown, scheme, rest.rstrip("/"), options)
+
+
+# Keyword arguments of a file system's constructors that are not options a user gives as text:
+# objects, capplan's own choice (no listing cache), and the catch-alls.
+NOT_OPTIONS = frozenset(
+    {"self", "args", "kwargs", "storage_options", "session", "loop", "asynchronous",
+     "use_listings_cache"}
+)  # fmt: skip
+
+
+def storage_option_names(scheme: str) -> frozenset[str]:
+    """The options that the file system of `scheme` takes: the named keyword arguments of its
+    constructors (its own and its bases') and of fsspec's listing cache."""
+    import inspect
+
+    import fsspec
+    from fsspec.dircache import DirCache
+
+    names: set[str] = {"skip_instance_cache"}
+    for cls in (*fsspec.get_filesystem_class(scheme).__mro__, DirCache):
+        if "__init__" in vars(cls):
+            names.update(inspect.signature(cls.__init__).parameters)
+    return frozenset(names - NOT_OPTIONS)
+
+
+def _check_options(scheme: str, options: Options) -> None:
+    """Every option is one that the file system takes (an unknown one would reach the HTTP
+    session, which fails at the first request with a TypeError of its own)."""
+    if not options:
+        return
+    try:
+        known = storage_option_names(scheme)
+    except ImportError:
+        return  # RemoteStorage says what to install
+    for key, _ in options:
+        if key not in known:
+            raise InputError(
+                "storage_options",
+                key,
+                f"unknown option for {scheme}://; it takes: {', '.join(sorted(known))}",
+            )
 
 
 def _not_web(scheme: str, remainder: str, writes: bool) -> str:
@@ -187,6 +240,13 @@ class Storage:
         """Write a whole file: no reader ever sees part of it."""
         raise NotImplementedError
 
+    def remove(self, path: str) -> None:
+        raise NotImplementedError
+
+    def check_readable(self) -> None:
+        """Raises the storage's own error when the root cannot be listed."""
+        raise NotImplementedError
+
     def is_dir(self) -> bool:
         raise NotImplementedError
 
@@ -226,10 +286,18 @@ class LocalStorage(Storage):
                 break  # the tree spans file systems here: the temporary file beside its target
         atomic.write_bytes(target, data, durable=False)
 
+    def remove(self, path: str) -> None:
+        Path(path).unlink(missing_ok=True)
+
+    def check_readable(self) -> None:
+        with os.scandir(self.location.root) as entries:
+            next(entries, None)
+
     def is_dir(self) -> bool:
         return Path(self.location.root).is_dir()
 
     def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:
+        """A folder or file that cannot be read is an Entry with its problem, not a silence."""
         pending = [""]
         while pending:
             relative = pending.pop()
@@ -238,15 +306,19 @@ class LocalStorage(Storage):
             files: list[Entry] = []
             try:
                 entries = os.scandir(folder)
-            except OSError:
+            except OSError as error:
+                problem = f"cannot read this folder ({_reason(error)}): nothing in it was read"
+                yield relative, [], [Entry(folder, relative or ".", 0, False, problem)]
                 continue
             with entries:
                 for entry in entries:
+                    name = f"{relative}/{entry.name}" if relative else entry.name
                     try:
                         info = entry.stat(follow_symlinks=False)
-                    except OSError:
+                    except OSError as error:
+                        problem = f"cannot read it ({_reason(error)})"
+                        files.append(Entry(entry.path, name, 0, False, problem))
                         continue
-                    name = f"{relative}/{entry.name}" if relative else entry.name
                     if stat.S_ISDIR(info.st_mode):
                         folders.append(entry.name)
                     else:
@@ -255,6 +327,10 @@ class LocalStorage(Storage):
                         )
             yield relative, folders, files
             pending.extend(f"{relative}/{name}" if relative else name for name in reversed(folders))
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
 
 
 class RemoteStorage(Storage):
@@ -295,6 +371,13 @@ class RemoteStorage(Storage):
     def write(self, path: str, data: bytes) -> None:
         self.fs.pipe_file(path, data)  # one PUT of the whole object
 
+    def remove(self, path: str) -> None:
+        self.fs.rm_file(path)
+
+    def check_readable(self) -> None:
+        if not self.fs.isdir(self.location.root):
+            raise FileNotFoundError(f"no such folder or bucket prefix: {self.location.name}")
+
     def is_dir(self) -> bool:
         return bool(self._ask(self.fs.isdir, self.location.root))
 
@@ -311,7 +394,7 @@ class RemoteStorage(Storage):
             return False
         except Exception as error:  # botocore's and aiohttp's errors share no base class
             problem = f"cannot reach it: {describe(error, self.location)}"
-            raise InputError("location", self.location.name, problem) from None
+            raise AccessError("location", self.location.name, problem) from None
 
     def walk(self) -> Iterator[tuple[str, list[str], list[Entry]]]:
         root = self.location.root

@@ -203,5 +203,14 @@ def stats_report(result: ImageStats) -> Report:
         action = f"; {top.band.action}" if top.band.action else ""
         notes.append(f"=> fullest directory holds {top.files:,} files: {top.band.label}{action}")
     if tree.unreadable:
-        notes.append(f"warning: {len(tree.unreadable):,} entries could not be read")
+        notes.append(unreadable_note(tree.unreadable))
     return Report(data=stats_data(result), sections=[totals, fullest], notes=notes, result=result)
+
+
+def unreadable_note(unreadable: list[str], shown: int = 3) -> str:
+    """What could not be read, named: the counts leave it out."""
+    names = ", ".join(unreadable[:shown]) + (", ..." if len(unreadable) > shown else "")
+    return (
+        f"error: {len(unreadable):,} folders or files could not be read, so these counts leave "
+        f"them out (status UNKNOWN): {names}"
+    )
