@@ -79,59 +79,65 @@ def forms(port: int, web: str, passfile: Path) -> list[Form]:
     encoded = urllib.parse.quote(ODD_PASSWORD, safe="")
     basic = base64.b64encode(f"{USER}:{HTTP_PASSWORD}".encode()).decode()
     web_host = web.removeprefix("http://")
+    keywords = f"host=127.0.0.1 port={port} dbname=shop"
     return [
         Form(
             "password in the URL",
             ["--db", f"postgresql://capplan:{PASSWORD}@{host}/shop"],
             [PASSWORD],
-            f"postgresql://capplan:***@{host}/shop",
+            f"postgresql://{host}/shop",
         ),
         Form(
             "?password= in the URL",
             ["--db", f"postgresql://capplan@{host}/shop?password={PASSWORD}"],
             [PASSWORD],
-            f"postgresql://capplan@{host}/shop?password=***",
+            f"postgresql://{host}/shop",
         ),
         Form(
             "libpq keyword string",
-            ["--db", f"host=127.0.0.1 port={port} dbname=shop user=capplan password={PASSWORD}"],
+            ["--db", f"{keywords} user=capplan password={PASSWORD}"],
             [PASSWORD],
-            f"host=127.0.0.1 port={port} dbname=shop user=capplan password=***",
+            keywords,
         ),
-        Form(
+        Form(  # refused: libpq would read the host `ss#w0rd?Odd!`, a URL the host `odd`
             "unencoded @ # ? in the password",
             ["--db", f"postgresql://{ODD_USER}:{ODD_PASSWORD}@{host}/shop"],
             [ODD_PASSWORD, "ss#w0rd", "w0rd?Odd"],
-            f"postgresql://{ODD_USER}:***@{host}/shop",
         ),
         Form(
             "percent-encoded password",
             ["--db", f"postgresql://{ODD_USER}:{encoded}@{host}/shop"],
             [ODD_PASSWORD],
-            f"postgresql://{ODD_USER}:***@{host}/shop",
+            f"postgresql://{host}/shop",
+        ),
+        Form(
+            "the whole URL from the environment",
+            ["--db", "@env:SHOP_DATABASE_URL"],
+            [ODD_PASSWORD],
+            f"postgresql://{host}/shop",
+            env={"SHOP_DATABASE_URL": f"postgresql://{ODD_USER}:{encoded}@{host}/shop"},
         ),
         Form(
             "sslpassword and passfile",
             [
                 "--db",
-                f"host=127.0.0.1 port={port} dbname=shop user=capplan "
-                f"sslpassword={SSL_PASSWORD} passfile={passfile}",
+                f"{keywords} user=capplan sslpassword={SSL_PASSWORD} passfile={passfile}",
             ],
             [SSL_PASSWORD, PASSFILE, PASSWORD],
-            f"host=127.0.0.1 port={port} dbname=shop user=capplan sslpassword=*** passfile=***",
+            keywords,
         ),
         Form(
             "PGPASSWORD",
             ["--db", f"postgresql://capplan@{host}/shop"],
             [PASSWORD],
-            f"postgresql://capplan@{host}/shop",
+            f"postgresql://{host}/shop",
             env={"PGPASSWORD": PASSWORD},
         ),
         Form(
             "wrong password",
             ["--db", f"postgresql://capplan:Wr0ng-{PASSWORD}@{host}/shop"],
             [f"Wr0ng-{PASSWORD}"],
-            f"postgresql://capplan:***@{host}/shop",
+            f"postgresql://{host}/shop",
             measured=False,
         ),
         Form(
@@ -141,16 +147,34 @@ def forms(port: int, web: str, passfile: Path) -> list[Form]:
         ),
         Form("unsupported scheme", ["--db", f"mysql://root:{PASSWORD}@{host}/shop"], [PASSWORD]),
         Form(
+            "a URL without its --db",
+            [f"postgresql://capplan:{PASSWORD}@{host}/shop"],
+            [PASSWORD],
+        ),
+        Form(
             "HTTP basic authentication",
             ["--url", f"http://{USER}:{urllib.parse.quote(HTTP_PASSWORD)}@{web_host}/basic"],
             [HTTP_PASSWORD, basic],
-            f"http://{USER}:***@{web_host}/basic",
+            f"http://{web_host}/basic",
         ),
         Form(
             "a token in a header",
             ["--url", f"{web}/token", "--header", f"Authorization: Bearer {TOKEN}"],
             [TOKEN],
             f"{web}/token",
+        ),
+        Form(
+            "a token in a header, from the environment",
+            ["--url", f"{web}/token", "--header", "Authorization: Bearer @env:PROBE_TOKEN"],
+            [TOKEN],
+            f"{web}/token",
+            env={"PROBE_TOKEN": TOKEN},
+        ),
+        Form(
+            "session, jwt and sid in the query",
+            ["--url", f"{web}/open?session={TOKEN}&jwt={PASSWORD}&sid={SSL_PASSWORD}"],
+            [TOKEN, PASSWORD, SSL_PASSWORD],
+            f"{web}/open",
         ),
     ]
 

@@ -70,9 +70,7 @@ def test_a_target_is_shown_from_its_parts_only(text: str, shown: str) -> None:
         ("sqlite:///srv/shop.db?key=Sw0rd-f1sh", "sqlite://***"),
     ],
 )
-def test_a_database_that_parses_more_than_one_way_is_refused_masked(
-    text: str, masked: str
-) -> None:
+def test_a_database_that_parses_more_than_one_way_is_refused_masked(text: str, masked: str) -> None:
     with pytest.raises(InputError) as caught:
         database(text)
     assert caught.value.value == masked

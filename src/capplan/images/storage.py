@@ -123,7 +123,7 @@ def locate(
         return _file(text, subject)
     if scheme not in OBJECT_STORES:
         raise InputError(subject, shown, f"unsupported scheme {scheme}://; expected {SUPPORTED}")
-    root = _object_path(scheme, text)
+    root = _object_path(f"{scheme}://{match['rest']}")
     bucket = root.split("/", 1)[0]
     if not BUCKET.match(bucket):
         problem = (
@@ -141,7 +141,7 @@ def locate(
     return Location(f"{scheme}://{root}{trail}", scheme, root.rstrip("/"), options)
 
 
-def _object_path(scheme: str, text: str) -> str:
+def _object_path(text: str) -> str:
     """`bucket/key` as s3fs reads the URL: the protocol stripped, the first part the bucket."""
     try:
         from s3fs import S3FileSystem
