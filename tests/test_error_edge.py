@@ -171,10 +171,14 @@ def commands(tmp_path: Path) -> dict[str, tuple[list[str], int]]:
         "check table": (["check", "--interval", "0"], 3),
         "report": (["report", "--history", str(history)], 74),
         "history show": (["history", "show", "--history", str(history)], 74),
+        "version": (["--version"], 74),
+        "help": ([], 74),
     }
 
 
-@pytest.mark.parametrize("name", ["project", "check", "check table", "report", "history show"])
+@pytest.mark.parametrize(
+    "name", ["project", "check", "check table", "report", "history show", "version", "help"]
+)
 @pytest.mark.parametrize("stream", ["closed", "full"])
 def test_a_closed_or_full_stdout_is_one_line_and_the_documented_code(
     tmp_path: Path, name: str, stream: str

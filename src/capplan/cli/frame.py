@@ -302,7 +302,12 @@ class CapplanGroup(TyperGroup):
             _fail(path, message, bad_input, own)
         except Exception as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # `capplan`, `capplan images`
-                sys.stdout.write(error.format_message() + "\n")  # type: ignore[attr-defined]
+                try:
+                    sys.stdout.write(error.format_message() + "\n")  # type: ignore[attr-defined]
+                    sys.stdout.flush()
+                except OutputLost as lost:
+                    _quiet_stdout()
+                    _fail(path, f"cannot write to stdout: {lost}", OUTPUT_LOST)
                 sys.exit(0)
             code = getattr(error, "exit_code", None)
             if isinstance(code, int) and hasattr(error, "format_message"):  # Click's errors
