@@ -155,7 +155,7 @@ def click_message(error: Any, argv: Sequence[str]) -> str:
         where = _param_name(error)
         if _from_library(error):  # the library's own conversion: its message repeats the value
             return f"Invalid value for '{where}': expected {_expected(error.param)}"
-        return f"Invalid value for '{where}': {error.message}"
+        return str(error.format_message())  # capplan's own callback: its message holds no value
     message = str(error.format_message())
     if message.startswith("Got unexpected extra argument"):
         return (
