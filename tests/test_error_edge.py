@@ -4,6 +4,7 @@ full stdout (or a closed stderr) is a clear line and the documented exit code, n
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -230,3 +231,15 @@ def test_with_stderr_closed_an_error_keeps_its_own_exit_code(
     result = capplan(args, tmp_path, capture_output=False, stdout=subprocess.DEVNULL,
                      preexec_fn=lambda: os.close(2))  # fmt: skip
     assert result.returncode == code
+
+
+def test_two_urls_told_apart_only_by_what_is_never_shown_are_refused(run: Run) -> None:
+    first, second = "http://127.0.0.1:1/h?sid=one-Secret", "http://127.0.0.1:1/h?sid=two-Secret"
+    result = run(*FAST, "--url", first, "--url", second)
+    assert result.exit_code == 3
+    assert "--url http://127.0.0.1:1/h: given twice with different credentials or queries" in (
+        result.stderr
+    )
+    assert "Secret" not in result.output
+    same = run(*FAST, "--url", first, "--url", first, "--requests", "1", "--format", "json")
+    assert "given twice" not in same.stderr and json.loads(same.stdout)["metrics"]
