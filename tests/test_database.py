@@ -509,7 +509,7 @@ def test_a_wrong_password_is_unknown_and_never_shown(run: Run, postgres: int) ->
     )
     size = the(report, "db_size_gb")
     assert size["status"] == "UNKNOWN" and "password authentication failed" in size["action"]
-    assert size["labels"] == {"db": f"postgresql://capplan:***@127.0.0.1:{postgres}/shop"}
+    assert size["labels"] == {"db": f"postgresql://127.0.0.1:{postgres}/shop"}
     assert wrong not in json.dumps(report) + error
     assert code in (1, 2, 3)
 
@@ -522,7 +522,7 @@ def test_libpq_keyword_strings_and_pg_variables(
     _, report, _ = report_of(run, "--db", keywords)
     assert rows_by_table(report)["public.products"] == 25
     assert the(report, "db_size_gb")["labels"] == {
-        "db": f"host=127.0.0.1 port={postgres} dbname=shop user=capplan password=***"
+        "db": f"host=127.0.0.1 port={postgres} dbname=shop"
     }
     monkeypatch.setenv("PGHOST", "127.0.0.1")
     monkeypatch.setenv("PGPORT", str(postgres))
@@ -603,13 +603,13 @@ def test_nagios_with_the_database_down_prints_status_and_host_perfdata(run: Run)
     ]
     result = run("check", "--interval", "0", *generous, "--db", url, "--format", "nagios")
     first, *rest = result.stdout.splitlines()
-    assert first.startswith("CAPPLAN UNKNOWN - db_size_gb db=postgresql://capplan:***@127.0.0.1")
+    assert first.startswith("CAPPLAN UNKNOWN - db_size_gb db=postgresql://127.0.0.1")
     perfdata = first.partition(" | ")[2].split()
     labels = [item.split("=")[0] for item in perfdata]
     assert labels[:4] == ["cpu_percent", "memory_percent", "'disk_percent_/'", "load_per_core"]
     assert labels[-1] == "db_size"
     assert perfdata[-1].startswith("db_size=U;20000000000;24000000000;0;")
-    assert any(line.startswith("db_size_gb db=postgresql://capplan:***@") for line in rest)
+    assert any(line.startswith("db_size_gb db=postgresql://127.0.0.1:") for line in rest)
     assert result.exit_code == 3 and PASSWORD not in result.stdout + result.stderr
 
 
@@ -751,7 +751,7 @@ def test_business_figures_from_the_shipped_examples(
     assert (churn["status"], churn["warning"], churn["labels"]) == (
         "CRITICAL",
         3,
-        {"db": f"postgresql://capplan:***@127.0.0.1:{postgres}/platform"},
+        {"db": f"postgresql://127.0.0.1:{postgres}/platform"},
     )
     assert the(report, "active_clients")["warning"] is None  # no thresholds: a plain figure
     prometheus = run(

@@ -45,49 +45,49 @@ def one_line_error(run: Run, command: str, *args: str | Path) -> str:
     [
         (
             "convert", ("s3://bob:secretKEY@bucket/x", "{tmp}/out9"),
-            "SRC s3://bob:***@bucket/x", "takes no user or password in the URL; credentials",
+            "SRC s3://***", "takes no user or password in the URL; credentials",
         ),
         (
             "convert", ("{src}", "s3://bucket/x?secret=topSECRET"),
-            "DEST s3://bucket/x?secret=***", "takes no query (?...)",
+            "DEST s3://bucket/x", "takes no query (?...)",
         ),
         (
             "convert", ("{src}", "gs://bob:topSECRET@bucket/x"),
-            "DEST gs://bob:***@bucket/x", f"unsupported scheme gs://; {SUPPORTED}",
+            "DEST gs://bucket/x", f"unsupported scheme gs://; {SUPPORTED}",
         ),
         (
             "convert", ("{src}", "ftp://bob:topSECRET@127.0.0.1:1/x"),
-            "DEST ftp://bob:***@127.0.0.1:1/x", f"unsupported scheme ftp://; {SUPPORTED}",
+            "DEST ftp://127.0.0.1:1/x", f"unsupported scheme ftp://; {SUPPORTED}",
         ),
         (
             "convert", ("{src}", "file://bob:topSECRET@/srv/tree"),
-            "DEST file://bob:***@/srv/tree", "takes no user or password",
+            "DEST file:///srv/tree", "takes no user or password",
         ),
         (
             "convert", ("{src}", "{tmp}/out", "--manifest", "s3://bob:topSECRET@bucket/m.jsonl"),
-            "--manifest s3://bob:***@bucket/m.jsonl", "takes no user or password",
+            "--manifest s3://***", "takes no user or password",
         ),
         (
             "convert",
             ("{src}", "{tmp}/out", "--manifest", "s3://bucket/m.jsonl?token=topSECRET",
              "--shard", "0/2"),
-            "--manifest s3://bucket/m.jsonl?token=***", "takes no query",
+            "--manifest s3://bucket/m.jsonl", "takes no query",
         ),
         (
             "convert", ("{src}", "{tmp}/out", "--scheduler", "tcp://bob:topSECRET@127.0.0.1:1"),
-            "--scheduler tcp://bob:***@127.0.0.1:1", "",
+            "--scheduler tcp://127.0.0.1:1", "",
         ),
         (
             "stats", ("s3://bucket/tree?X-Amz-Signature=topSECRET",),
-            "DIR s3://bucket/tree?X-Amz-Signature=***", "takes no query",
+            "DIR s3://bucket/tree", "takes no query",
         ),
         (
             "stats", ("https://bob:topSECRET@cdn.example/tree",),
-            "DIR https://bob:***@cdn.example/tree", "not a folder capplan can read",
+            "DIR https://cdn.example/tree", "not a folder capplan can read",
         ),
         (
             "manifest merge", ("s3://bob:topSECRET@bucket/manifests/", "--manifest", "{tmp}/m"),
-            "s3://bob:***@bucket/manifests/", "takes no user or password",
+            "s3://***", "takes no user or password",
         ),
     ],
 )  # fmt: skip
@@ -146,7 +146,7 @@ def test_no_secret_of_any_location_url_is_ever_printed(
     assert result.stderr.count("\n") == 1, result.stderr
     for form in {value, urllib.parse.unquote(value), urllib.parse.quote(value, safe="")}:
         assert form not in result.output
-    assert "***" in result.stderr
+    assert "bob" not in result.output and "page=" not in result.output  # shown from its parts
     assert not (tmp_path / "out").exists()
 
 
@@ -161,7 +161,7 @@ def test_no_secret_of_any_location_url_is_ever_printed(
         ),
         (
             "https://ops:Sw0rdf1sh@minio.internal:9000/images",
-            "DEST https://ops:***@minio.internal:9000/images: an https:// URL is not somewhere "
+            "DEST https://minio.internal:9000/images: an https:// URL is not somewhere "
             f"capplan writes; {SUPPORTED} (an S3-compatible server at "
             "https://minio.internal:9000: s3://BUCKET/PREFIX with the storage option "
             "endpoint_url=https://minio.internal:9000)",
@@ -189,7 +189,7 @@ def test_an_unsupported_scheme_names_what_is_supported(
 ) -> None:
     error = one_line_error(run, "convert", src, f"{scheme}://bucket/tree")
     assert error == (
-        f"capplan images convert: error: DEST {scheme}://bucket/tree: unsupported scheme "
+        f"capplan images convert: error: DEST {scheme.lower()}://bucket/tree: unsupported scheme "
         f"{scheme.lower()}://; {SUPPORTED}\n"
     )
 
@@ -197,7 +197,7 @@ def test_an_unsupported_scheme_names_what_is_supported(
 def test_file_and_s3_urls_are_located_as_before() -> None:
     assert locate("file:///srv/tree") == Location("/srv/tree", None, "/srv/tree")
     assert locate("S3://bucket/tree/", (("anon", True),)) == Location(
-        "S3://bucket/tree/", "s3", "bucket/tree", (("anon", True),)
+        "s3://bucket/tree/", "s3", "bucket/tree", (("anon", True),)
     )
     assert locate("uploads/a@b:c?d") == Location("uploads/a@b:c?d", None, "uploads/a@b:c?d")
     assert locate("s3://bucket/a@b/c:d").root == "bucket/a@b/c:d"  # an @ in a key is no user

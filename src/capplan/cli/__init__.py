@@ -7,6 +7,7 @@ commands named after it. `capplan --version` answers before any of them is impor
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -15,8 +16,15 @@ from capplan import __version__
 
 def main() -> None:
     """The console script's entry point."""
-    if sys.argv[1:] == ["--version"]:  # the one question that needs no command line parser
-        sys.stdout.write(f"capplan {__version__}\n")
+    if sys.argv[1:] == ["--version"] and sys.stdout is not None:  # needs no parser
+        try:
+            sys.stdout.write(f"capplan {__version__}\n")
+            sys.stdout.flush()
+        except OSError as error:  # stdout full: as the frame says it (exit 74, EX_IOERR)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            if sys.stderr is not None:
+                sys.stderr.write(f"capplan: error: cannot write to stdout: {error.strerror}\n")
+            sys.exit(74)
         return
     from capplan.cli.commands import app
 

@@ -18,6 +18,7 @@ from capplan.cli.options import (
     config_options,
     output_options,
 )
+from capplan.errors import InputError
 from capplan.output.formats import GENERAL, Format
 
 MOST_SECONDS = 3600
@@ -67,6 +68,22 @@ def _sample(text: str | None) -> float | None:
             param_hint="'--uploads-sample'",
         )
     return float(match["number"]) / 100
+
+
+def _distinct(sites: list[Any]) -> list[Any]:
+    """--url targets, each shown by a label of its own: two that differ only in what is never
+    shown (credentials, the query) would be two measurements under one label."""
+    seen = set()
+    for site in sites:
+        if site.shown in seen:
+            raise InputError(
+                "urls",
+                site.shown,
+                "given twice with different credentials or queries, which are never shown: "
+                "the two could not be told apart; run one check per URL, each with its --label",
+            )
+        seen.add(site.shown)
+    return sites
 
 
 def _refuse_alone(context: typer.Context, values: dict[str, Any]) -> None:
@@ -335,6 +352,7 @@ def check(
             f"expected fewer seconds than --deadline ({limit:,} s)", param_hint="'--interval'"
         )
     sent = tuple(targets.header(text) for text in headers or [])
+    sites = _distinct([targets.http(url, sent) for url in dict.fromkeys(urls or [])])
     logs_read = []
     if access_logs:
         from capplan.check import access_log as logs
@@ -349,7 +367,7 @@ def check(
         paths=paths or [Path("/")],
         uploads=uploads,
         uploads_sample=_sample(uploads_sample),
-        urls=[targets.http(url, sent) for url in urls or []],
+        urls=sites,
         requests=requests,
         timeout=timeout,
         db=targets.database(db[0]) if db else None,
@@ -382,27 +400,55 @@ def check(
     raise typer.Exit(result.exit_code)
 
 
+def _promised(command: Any, args: Sequence[str]) -> dict[str, Any]:
+    """The raw values of check's options, read by check's own option parser whatever else stands
+    on the command line (an unknown option, a bad value, an extra argument): nothing is
+    converted, nothing can fail."""
+    context = command.make_context("check", [], resilient_parsing=True)
+    parser = command.make_parser(context)
+    parser.ignore_unknown_options = True
+    try:
+        values, _, _ = parser.parse_args(list(args))
+    except Exception:  # an option without its value at the very end
+        return {}
+    return dict(values)
+
+
 def _report_failure(command: Any, args: Sequence[str], message: str) -> None:
-    """A check that failed still answers in its format: Nagios gets its status line, the
-    Prometheus output (or its --output file) `capplan_up 0` with the time of the run."""
+    """A check that failed still answers where and how it was asked to: Nagios gets its status
+    line, the Prometheus output (or its --output file) `capplan_up 0` with the time of the run
+    and every valid --label, whatever the command line's mistake and wherever it stands."""
     import datetime as dt
 
     from capplan.check import run_labels
+    from capplan.cli.options import BY_SUFFIX
     from capplan.errors import CapplanError
     from capplan.output.check import nagios_failure, prometheus_failure
     from capplan.output.report import emit
 
-    params = command.make_context("check", list(args), resilient_parsing=True).params
-    fmt = getattr(params.get("fmt"), "value", None)
-    output = params.get("output")
-    if fmt == "nagios":
-        emit(nagios_failure(message), output)
-    elif fmt == "prometheus":
+    values = _promised(command, args)
+    output = Path(values["output"]) if values.get("output") else None
+    fmt = str(values.get("fmt") or "").lower()
+    if not fmt and output is not None:
+        fmt = BY_SUFFIX.get(output.suffix.lower(), Format.table).value
+    labels: dict[str, str] = {}
+    for pair in values.get("labels") or []:
         try:
-            labels = run_labels(params.get("labels") or [])
+            label = run_labels([pair])
         except CapplanError:
-            labels = {}
-        emit(prometheus_failure(labels, dt.datetime.now(dt.timezone.utc)), output)
+            continue
+        labels.update({key: value for key, value in label.items() if key not in labels})
+    if fmt == "nagios":
+        text = nagios_failure(message)
+    elif fmt == "prometheus":
+        text = prometheus_failure(labels, dt.datetime.now(dt.timezone.utc))
+    else:
+        return
+    try:
+        emit(text, output)
+    except CapplanError:
+        if fmt == "nagios":  # the file cannot be written: Nagios still reads its line
+            emit(text)
 
 
 ON_FAILURE["check"] = _report_failure

@@ -183,7 +183,7 @@ def output_options(*formats: Format) -> Callable[[F], F]:
 
     def make(fmt: enum.Enum | None, output: Path | None) -> Output:
         if output is not None and (output == Path() or output.is_dir()):
-            raise typer.BadParameter(f"--output {output}: is a directory, expected a file name")
+            raise typer.BadParameter("is a directory, expected a file name", param_hint="--output")
         if fmt is not None:
             chosen = Format(fmt.value)
         elif output is not None:  # -o plan.json: the file's name says the format

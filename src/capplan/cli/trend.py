@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from capplan.cli.frame import app, subgroup
+from capplan.cli.frame import app, committed, subgroup
 from capplan.cli.options import (
     Config,
     HistoryOption,
@@ -67,6 +67,7 @@ def history_import(
         return
     path = capplan.history.resolve(history, "history import")
     result = capplan.history.import_csv(path, csv_file)
+    committed(f"the import into {path} is committed")
     sys.stdout.write(imported_text(result, csv_file, path))
 
 

@@ -5,8 +5,8 @@ A local path (or `file://`) costs nothing extra: plain `os` calls and atomic ren
 written in one PUT of the complete object, so nothing partial is ever visible, and an object
 counts as there when it exists with a size above zero. Credentials come from the usual places
 (AWS_* variables, AWS_ENDPOINT_URL, ~/.aws) or from storage options; they are never printed:
-a URL is redacted where it enters (`locate`), and a library's error is one line without them
-(`describe`).
+a URL is named from its parts where it enters (`locate`), and a library's error is one line
+without them (`describe`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from capplan.secrets import URL
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 OBJECT_STORES = ("s3", "s3a")  # through s3fs
 SUPPORTED = "a local path, file://path or s3://bucket/prefix"
+# S3's rules for bucket names: no user, password or host can hide in one
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CREDENTIALS = (
     "credentials come from the AWS_* variables, ~/.aws or the key and secret storage options"
 )
@@ -120,29 +122,39 @@ def locate(
 ) -> Location:
     """A local path, `file://path` or `s3://bucket/prefix`, checked where it enters.
 
-    A URL is named by its redacted form from here on. A scheme that capplan does not read
-    (`writes`: write) is refused naming those it does; so is a user, password or query in the
-    URL, which the store would not read (an S3 key named after the query, at worst).
+    A URL is named from its parts from here on (capplan.secrets: scheme, host, port, path;
+    `s3://bucket/prefix` as s3fs reads it). A scheme that capplan does not read (`writes`:
+    write) is refused naming those it does; so is a user, password or query in the URL, which
+    the store would not read (an S3 key named after the query, at worst), with the URL masked.
     """
     match = URL.match(text)
     if match is None:
         return Location(printable(text), None, text)
     shown = secrets.redact(text).shown
-    scheme, rest = match["scheme"].lower(), match["rest"]
-    userinfo, _, remainder = secrets.split_userinfo(rest)
+    scheme = match["scheme"].lower()
     if scheme in ("http", "https"):
-        raise InputError(subject, shown, _not_web(scheme, remainder, writes))
-    if scheme != "file" and scheme not in OBJECT_STORES:
-        raise InputError(subject, shown, f"unsupported scheme {scheme}://; expected {SUPPORTED}")
-    hint = "" if scheme == "file" else f"; {CREDENTIALS}"
-    if userinfo is not None:
-        raise InputError(subject, shown, f"{scheme}:// takes no user or password in the URL{hint}")
-    if "?" in remainder:
-        raise InputError(subject, shown, f"{scheme}:// takes no query (?...){hint}")
+        raise InputError(subject, shown, _not_web(scheme, text, writes))
     if scheme == "file":
-        return Location(printable(rest), None, rest)
+        return _file(text, subject)
+    if scheme not in OBJECT_STORES:
+        raise InputError(subject, shown, f"unsupported scheme {scheme}://; expected {SUPPORTED}")
+    root = _object_path(f"{scheme}://{match['rest']}")
+    bucket = root.split("/", 1)[0]
+    if not BUCKET.match(bucket):
+        problem = (
+            f"{scheme}:// takes no user or password in the URL; {CREDENTIALS}"
+            if "@" in root or ":" in bucket
+            else "expected a bucket name of 3 to 63 lowercase letters, digits, dots and hyphens"
+        )
+        raise InputError(subject, secrets.masked(scheme), problem)
+    if "?" in root:
+        name = f"{scheme}://{root.split('?', 1)[0]}"
+        raise InputError(subject, name, f"{scheme}:// takes no query (?...); {CREDENTIALS}")
+    if not root.isprintable():
+        raise InputError(subject, secrets.masked(scheme), "the key holds a control character")
     _check_options(scheme, options)
-    return Location(shown, scheme, rest.rstrip("/"), options)
+    trail = "/" if text.endswith("/") and not root.endswith("/") else ""
+    return Location(f"{scheme}://{root}{trail}", scheme, root.rstrip("/"), options)
 
 
 # Keyword arguments of a file system's constructors that are not options a user gives as text:
@@ -186,12 +198,39 @@ def _check_options(scheme: str, options: Options) -> None:
             )
 
 
-def _not_web(scheme: str, remainder: str, writes: bool) -> str:
+def _object_path(text: str) -> str:
+    """`bucket/key` as s3fs reads the URL: the protocol stripped, the first part the bucket."""
+    try:
+        from s3fs import S3FileSystem
+    except ImportError:  # s3fs's own rule, when it is not installed (the store then says so)
+        return text.split("://", 1)[1].lstrip("/")
+    return str(S3FileSystem._strip_protocol(text)).lstrip("/")
+
+
+def _file(text: str, subject: str) -> Location:
+    try:
+        parts = secrets.split_url(text)
+    except secrets.Unclear as error:
+        raise InputError(subject, secrets.masked("file"), str(error)) from None
+    if parts.user is not None or parts.password is not None:
+        raise InputError(subject, parts.label, "file:// takes no user or password in the URL")
+    if parts.rest != parts.path:
+        raise InputError(subject, parts.label, "file:// takes no query (?...)")
+    rest = text.split("://", 1)[1]
+    return Location(printable(rest), None, rest)
+
+
+def _not_web(scheme: str, text: str, writes: bool) -> str:
     """Why an http(s) URL is refused; for a destination, how an S3-compatible server at that
     address is reached instead."""
     if not writes:
         return f"an {scheme}:// URL is not a folder capplan can read; expected {SUPPORTED}"
-    server = f"{scheme}://{re.split(r'[/?#]', remainder, maxsplit=1)[0]}"
+    try:
+        parts = secrets.split_url(text)
+        port = "" if parts.port is None else f":{parts.port}"
+        server = f"{scheme}://{parts.host}{port}"
+    except secrets.Unclear:
+        server = f"{scheme}://HOST:PORT"
     return (
         f"an {scheme}:// URL is not somewhere capplan writes; expected {SUPPORTED} (an "
         f"S3-compatible server at {server}: s3://BUCKET/PREFIX with the storage option "
