@@ -198,3 +198,28 @@ def test_a_wrong_password_is_one_line_that_never_shows_it(run: Run, server: int)
     assert result.stderr.count("\n") == 1
     assert "cannot connect" in result.stderr
     assert "Wr0ng-pw-value" not in result.stderr
+
+
+def test_labels_with_backslashes_tabs_and_newlines_come_back_as_they_went_in(
+    run: Run, database: str, tmp_path: Path
+) -> None:
+    labels = {"path": "C:\\data\tx", "note": 'line\nnext \\N "quoted" é'}
+    text = json.dumps(labels).replace('"', '""')  # a JSON object in a quoted CSV field
+    csv = tmp_path / "odd.csv"
+    csv.write_text(
+        "timestamp,metric,value,labels\n"
+        f'2026-01-01T00:00:00Z,disk_percent,40.5,"{text}"\n'
+        f'2026-01-02T00:00:00Z,disk_percent,41.25,"{text}"\n',
+        encoding="utf-8",
+    )
+    for where in (tmp_path / "h.db", database):
+        result = run("history", "import", csv, "--history", where)
+        assert result.exit_code == 0, result.stderr
+    again = run("history", "import", csv, "--history", database)  # through the temporary table
+    assert "imported 0 new records" in again.stdout and "2 were already there" in again.stdout
+    shown = json.loads(run("history", "show", "--history", database, "-f", "json").stdout)
+    assert [r["labels"] for r in shown["records"]] == [labels, labels]
+    exported = [
+        run("history", "export", "--history", w).stdout for w in (tmp_path / "h.db", database)
+    ]
+    assert exported[0] == exported[1]

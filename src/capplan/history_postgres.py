@@ -293,13 +293,34 @@ def import_csv(source: PostgresHistory, csv: Path, now: dt.datetime | None = Non
         ) from None
 
 
+COPY_BATCH = 4096  # rows sent at once
+NULL = "\\N"
+
+
+def _text(value: str) -> str:
+    """A text field of COPY's text format (labels are JSON: backslashes, never a raw tab)."""
+    escaped = value.replace("\\", "\\\\").replace("\t", "\\t")
+    return escaped.replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _copy(cursor: psycopg.Cursor[Any], statement: str, csv: Path, now: dt.datetime) -> int:
-    """COPY the CSV's rows (numbered first when the statement names `n`); how many."""
+    """COPY the CSV's rows (numbered first when the statement names `n`) in COPY's text
+    format, a batch of lines at a time; how many."""
     numbered = "(n," in statement
     seen = 0
+    lines: list[str] = []
     with cursor.copy(statement) as copy:
-        for seen, row in enumerate(history_csv.read(csv, now=now), start=1):
-            copy.write_row((seen, *row) if numbered else row)
+        for seen, (metric, labels, at, value, status) in enumerate(
+            history_csv.read(csv, now=now), start=1
+        ):
+            state = NULL if status is None else _text(status)
+            fields = f"{_text(metric)}\t{_text(labels)}\t{at}\t{value!r}\t{state}"
+            lines.append(f"{seen}\t{fields}\n" if numbered else f"{fields}\n")
+            if len(lines) >= COPY_BATCH:
+                copy.write("".join(lines))
+                lines.clear()
+        if lines:
+            copy.write("".join(lines))
     return seen
 
 
