@@ -309,12 +309,19 @@ def _copy(cursor: psycopg.Cursor[Any], statement: str, csv: Path, now: dt.dateti
     numbered = "(n," in statement
     seen = 0
     lines: list[str] = []
+    escaped: dict[str, str] = {}  # a history has few series: each text escaped once
     with cursor.copy(statement) as copy:
         for seen, (metric, labels, at, value, status) in enumerate(
             history_csv.read(csv, now=now), start=1
         ):
-            state = NULL if status is None else _text(status)
-            fields = f"{_text(metric)}\t{_text(labels)}\t{at}\t{value!r}\t{state}"
+            key = f"{metric}\0{labels}"
+            series = escaped.get(key)
+            if series is None:
+                if len(escaped) >= 65_536:
+                    escaped.clear()
+                series = escaped[key] = f"{_text(metric)}\t{_text(labels)}"
+            state = NULL if status is None else status  # OK, WARNING...: nothing to escape
+            fields = f"{series}\t{at}\t{value!r}\t{state}"
             lines.append(f"{seen}\t{fields}\n" if numbered else f"{fields}\n")
             if len(lines) >= COPY_BATCH:
                 copy.write("".join(lines))
