@@ -194,7 +194,7 @@ def test_prune_removes_old_records(run: Run, database: str, tmp_path: Path) -> N
 def test_a_wrong_password_is_one_line_that_never_shows_it(run: Run, server: int) -> None:
     url = f"postgresql://capplan:Wr0ng-pw-value@127.0.0.1:{server}/postgres"
     result = run("trend", "--history", url)
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # as for any history server that cannot be reached
     assert result.stderr.count("\n") == 1
     assert "cannot connect" in result.stderr
     assert "Wr0ng-pw-value" not in result.stderr

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from capplan import history_csv
-from capplan.errors import CapplanError, ConfigError, InputError
+from capplan.errors import CapplanError, ConfigError, InputError, ServerError
 from capplan.history import Pruned, Series, StoredRow, evenly
 from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
 from capplan.history_store import Imported
@@ -129,7 +129,7 @@ def connect(target: Database) -> Iterator[psycopg.Connection[Any]]:
     try:
         connection = psycopg.connect(**params)
     except psycopg.Error as error:
-        raise CapplanError(
+        raise ServerError(
             f"history {target.shown}: cannot connect: {target.scrub(_message(error))}"
         ) from None
     try:
