@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.check_servers import PASSWORD, admin_url, postgres_server
 from tests.conftest import Run
 from tests.prometheus_fleet import END, history_csv
 
-psycopg = pytest.importorskip("psycopg")
 RECORDER_PASSWORD = "Rec0rder-not-shown"
 
 
@@ -102,7 +102,7 @@ def test_eight_concurrent_recorders_with_insert_and_select_only_lose_no_record(
         metrics = json.loads(out)["metrics"]
         measured[f"host-{i}"] = sum(1 for m in metrics if m["value"] is not None)
     with psycopg.connect(database) as connection:
-        stored = dict(
+        stored: dict[str, int] = dict(
             connection.execute(
                 "SELECT labels::json->>'instance', count(*) FROM capplan_records GROUP BY 1"
             ).fetchall()
