@@ -295,7 +295,7 @@ def test_a_postgresql_history_is_never_taken_for_a_path(
     before = sorted(tmp_path.iterdir())
     url = f"postgresql://capplan:Pw-not-shown@127.0.0.1:{free_port()}/hist"
     result = run(*args, "--history", url)
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.stderr.count("\n") == 1
     assert "cannot connect" in result.stderr
     assert "Pw-not-shown" not in result.stderr

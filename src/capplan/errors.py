@@ -77,7 +77,7 @@ class BeyondExact(CapplanError):
 
 
 class ServerError(CapplanError):
-    """A server that capplan reads (a Prometheus history) did not answer, refused, or timed out:
+    """A history server (Prometheus, PostgreSQL) could not be reached, refused, or timed out:
     exit 3 whatever the command, since no result could be computed from it."""
 
     exit_code = 3

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from capplan import history_csv
-from capplan.errors import CapplanError, ConfigError, InputError
+from capplan.errors import CapplanError, ConfigError, InputError, ServerError
 from capplan.history import Pruned, Series, StoredRow, evenly
 from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
 from capplan.history_store import Imported
@@ -129,7 +129,7 @@ def connect(target: Database) -> Iterator[psycopg.Connection[Any]]:
     try:
         connection = psycopg.connect(**params)
     except psycopg.Error as error:
-        raise CapplanError(
+        raise ServerError(
             f"history {target.shown}: cannot connect: {target.scrub(_message(error))}"
         ) from None
     try:
@@ -293,13 +293,41 @@ def import_csv(source: PostgresHistory, csv: Path, now: dt.datetime | None = Non
         ) from None
 
 
+COPY_BATCH = 4096  # rows sent at once
+NULL = "\\N"
+
+
+def _text(value: str) -> str:
+    """A text field of COPY's text format (labels are JSON: backslashes, never a raw tab)."""
+    escaped = value.replace("\\", "\\\\").replace("\t", "\\t")
+    return escaped.replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _copy(cursor: psycopg.Cursor[Any], statement: str, csv: Path, now: dt.datetime) -> int:
-    """COPY the CSV's rows (numbered first when the statement names `n`); how many."""
+    """COPY the CSV's rows (numbered first when the statement names `n`) in COPY's text
+    format, a batch of lines at a time; how many."""
     numbered = "(n," in statement
     seen = 0
+    lines: list[str] = []
+    escaped: dict[str, str] = {}  # a history has few series: each text escaped once
     with cursor.copy(statement) as copy:
-        for seen, row in enumerate(history_csv.read(csv, now=now), start=1):
-            copy.write_row((seen, *row) if numbered else row)
+        for seen, (metric, labels, at, value, status) in enumerate(
+            history_csv.read(csv, now=now), start=1
+        ):
+            key = f"{metric}\0{labels}"
+            series = escaped.get(key)
+            if series is None:
+                if len(escaped) >= 65_536:
+                    escaped.clear()
+                series = escaped[key] = f"{_text(metric)}\t{_text(labels)}"
+            state = NULL if status is None else status  # OK, WARNING...: nothing to escape
+            fields = f"{series}\t{at}\t{value!r}\t{state}"
+            lines.append(f"{seen}\t{fields}\n" if numbered else f"{fields}\n")
+            if len(lines) >= COPY_BATCH:
+                copy.write("".join(lines))
+                lines.clear()
+        if lines:
+            copy.write("".join(lines))
     return seen
 
 
