@@ -259,8 +259,14 @@ def as_a_user_who_cannot_write(folder: Path) -> Iterator[None]:
     anywhere)."""
     import pwd
 
-    import capplan.check.sqlite  # imported while it can still be read
-    import capplan.output.check  # noqa: F401
+    from typer.testing import CliRunner
+
+    from capplan.cli import app
+
+    with tempfile.TemporaryDirectory() as warm:  # every module a check needs imported while
+        make_shop(Path(warm, "warm.db"), wal=True)  # the interpreter's own files can be read
+        args = ["check", "--interval", "0", "--db", str(Path(warm, "warm.db"))]
+        CliRunner().invoke(app, [*args, "--db-probe", "SELECT 1", "--format", "json"])
 
     folder.chmod(0o555)
     nobody = pwd.getpwnam("nobody") if os.geteuid() == 0 else None

@@ -128,7 +128,7 @@ def uri(path: Path) -> str:
         raise Unavailable("an empty file (0 bytes), not a SQLite database")
     if not header.startswith(HEADER) or len(header) < 100:
         raise Unavailable("not a SQLite database: the file does not start with SQLite's header")
-    wal = len(header) == 20 and header[18] == header[19] == WAL_HEADER_VERSION
+    wal = header[18] == header[19] == WAL_HEADER_VERSION  # the header is whole: checked above
     if wal and not Path(f"{path}-wal").exists():
         query = "immutable=1"
     return f"file:{urllib.parse.quote(str(path.resolve()))}?{query}"
