@@ -110,3 +110,17 @@ def _running(pid: str) -> bool:
     except (OverflowError, ValueError):
         return False  # no process has such a number
     return True
+
+
+def remove_abandoned(path: Path) -> list[Path]:
+    """Remove the temporary files of writes to `path` that nobody will finish (a killed writer's,
+    or any untouched for STALE_AFTER_S); the ones being written are left alone."""
+    removed = []
+    for temporary in temporaries(path):
+        if is_abandoned(temporary):
+            try:
+                temporary.unlink()
+            except FileNotFoundError:
+                continue  # another run removed it meanwhile
+            removed.append(temporary)
+    return removed

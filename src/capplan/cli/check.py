@@ -26,6 +26,20 @@ def _seconds(least: float) -> Callable[[float | None], float | None]:
     return between(least, MOST_SECONDS, f"a number of seconds from {least:g} to {MOST_SECONDS}")
 
 
+def _once(option: str) -> Callable[[list[Path] | None], list[Path] | None]:
+    """A single-valued option given twice is refused, never silently reduced to its last value."""
+
+    def check(value: list[Path] | None) -> list[Path] | None:
+        if value and len(value) > 1:
+            raise typer.BadParameter(
+                f"given {len(value)} times, but a check measures one {option}: run one check "
+                "per directory, each with its own --label"
+            )
+        return value
+
+    return check
+
+
 def _one_database(value: list[str] | None) -> list[str] | None:
     """--db once: the missing indexes, the index usage and their Nagios and Prometheus figures
     are those of one database per run."""
@@ -86,12 +100,13 @@ def check(
         ),
     ] = None,
     uploads: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--uploads",
             metavar="DIR",
-            help="The uploads directory: storage, image files, the fullest directory against "
-            "the files-per-directory bands.",
+            callback=_once("--uploads"),
+            help="The uploads directory (one per run): storage, image files, the fullest "
+            "directory against the files-per-directory bands.",
             show_default=False,
         ),
     ] = None,
@@ -266,7 +281,7 @@ def check(
         thresholds=config.thresholds,
         interval=interval,
         paths=paths or [Path("/")],
-        uploads=uploads,
+        uploads=uploads[0] if uploads else None,
         urls=[targets.http(url, sent) for url in urls or []],
         requests=requests,
         timeout=timeout,
@@ -286,8 +301,18 @@ def check(
         capplan.history.record_metrics(
             capplan.history.resolve(history), result.metrics, dt.datetime.now(dt.timezone.utc)
         )
+    _clean_leftovers(out.destination)
     out.emit(check_report(result))
     raise typer.Exit(result.exit_code)
+
+
+def _clean_leftovers(output: Path | None) -> None:
+    """What a killed earlier run left beside --output (the rule `images` follows: a dead
+    writer's temporary files, or any untouched for 15 minutes)."""
+    if output is not None and output.parent.is_dir():
+        from capplan import atomic
+
+        atomic.remove_abandoned(output)
 
 
 def _report_failure(command: Any, args: Sequence[str], message: str) -> None:
@@ -303,9 +328,15 @@ def _report_failure(command: Any, args: Sequence[str], message: str) -> None:
     params = command.make_context("check", list(args), resilient_parsing=True).params
     fmt = getattr(params.get("fmt"), "value", None)
     output = params.get("output")
+    writable = output is None or not (output == Path() or output.is_dir())
+    if writable:
+        _clean_leftovers(output)
     if fmt == "nagios":
-        emit(nagios_failure(message), output)
-    elif fmt == "prometheus":
+        try:  # Nagios reads stdout: a file that cannot be written (--output DIR) loses no line
+            emit(nagios_failure(message), output if writable else None)
+        except CapplanError:
+            emit(nagios_failure(message), None)
+    elif fmt == "prometheus" and writable:
         try:
             labels = run_labels(params.get("labels") or [])
         except CapplanError:
