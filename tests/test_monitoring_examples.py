@@ -59,8 +59,12 @@ def test_the_readme_shows_the_shipped_files_as_they_are() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("#### Plugging into Nagios/Icinga and Prometheus", 1)[1]
     section = section.split("\n### ", 1)[0]
-    blocks = re.findall(r"\(`(examples/monitoring/[^`]+)`\):\n\n```\w*\n(.*?)```", section, re.S)
-    shown = dict(blocks)
+    shown, before = {}, 0
+    for block in re.finditer(r"^```\w*\n(.*?)^```$", section, re.S | re.M):
+        named = re.findall(r"`(examples/monitoring/[^`]+)`", section[before : block.start()])
+        if named:  # the paragraph before the block names the file it shows
+            shown[named[0]] = block[1]
+        before = block.end()
     assert set(shown) == {
         "examples/monitoring/setup.sh",
         "examples/monitoring/capplan.cron",
