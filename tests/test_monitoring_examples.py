@@ -140,6 +140,7 @@ def capplan_for(user: str, place: Path) -> str:
     return str(script)
 
 
+@pytest.mark.slow
 def test_each_cron_line_runs_as_pasted_for_a_user_who_is_not_root(place: Path) -> None:
     import psycopg
 

@@ -142,6 +142,7 @@ def test_json_lists_the_targets_with_their_reasons(run: Run, tmp_path: Path) -> 
     ]
 
 
+@pytest.mark.slow
 def test_a_wrong_password_makes_the_database_down_without_showing_it(
     run: Run, tmp_path: Path
 ) -> None:
