@@ -120,7 +120,7 @@ def remove_abandoned(path: Path) -> list[Path]:
         if is_abandoned(temporary):
             try:
                 temporary.unlink()
-            except FileNotFoundError:
-                continue  # another run removed it meanwhile
+            except OSError:
+                continue  # removed meanwhile, or not ours to remove: the write itself will tell
             removed.append(temporary)
     return removed
