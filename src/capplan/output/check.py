@@ -15,6 +15,7 @@ from capplan.output.numbers import figure, measured, perf, size
 from capplan.output.report import Report, Section, Shown, data, renders
 
 UNUSED = "drop it or check the query plans"
+SEQUENTIAL = "check the query plans for a missing index"
 # What a perfdata label may hold: anything else (| ' = spaces, quotes, backslashes, control and
 # non-ASCII characters) becomes _, so that no table, path or URL can split Nagios' output.
 PERF_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@%+~-]")
@@ -23,7 +24,6 @@ PERF_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@%+~-]")
 # labels (two --url on one host, long paths) stay distinct.
 PERF_LABEL_MOST = 100
 PERF_HASH = 8
-SEQUENTIAL = "check the query plans for a missing index"
 
 
 def _metric_data(m: Metric) -> dict[str, Any]:
