@@ -208,6 +208,34 @@ def test_uploads_given_twice_is_refused_not_reduced_to_the_last(run: Run, tmp_pa
     assert "--uploads" in result.stderr and "given 2 times" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("twice", "named"),
+    [
+        (("--timeout", "1", "--timeout=2"), "--timeout"),
+        (("--schema", "a", "--schema", "b", "--db", "x.db"), "--schema"),
+        (("--window", "5m", "--window", "1h", "--access-log", "a.log"), "--window"),
+        (("-o", "a.prom", "--output", "b.prom"), "--output"),
+        (("--tiers", "a.yaml", "--tiers", "b.yaml"), "--tiers"),
+    ],
+)
+def test_any_option_that_takes_one_value_is_refused_when_given_twice(
+    run: Run, twice: tuple[str, ...], named: str
+) -> None:
+    result = run(*FAST, "--format", "prometheus", *twice)
+    assert result.exit_code == 3
+    assert named in result.stderr and "given 2 times" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_repeatable_options_and_flags_given_twice_are_still_taken(run: Run, tmp_path: Path) -> None:
+    result = run(
+        *FAST, "--format", "json", "--path", "/", "--path", tmp_path,
+        "--label", "a=1", "--label", "b=2",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1, 2, 3) and result.stderr == ""
+    assert json.loads(result.stdout)["labels"] == {"a": "1", "b": "2"}
+
+
 def test_two_urls_on_one_host_have_distinct_short_perfdata_labels(run: Run, tmp_path: Path) -> None:
     long = "/" + "a" * 150
     with http_server() as server:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from capplan.cli.frame import ON_FAILURE, app
 from capplan.cli.options import (
@@ -24,20 +25,6 @@ MOST_SECONDS = 3600
 
 def _seconds(least: float) -> Callable[[float | None], float | None]:
     return between(least, MOST_SECONDS, f"a number of seconds from {least:g} to {MOST_SECONDS}")
-
-
-def _once(option: str) -> Callable[[list[Path] | None], list[Path] | None]:
-    """A single-valued option given twice is refused, never silently reduced to its last value."""
-
-    def check(value: list[Path] | None) -> list[Path] | None:
-        if value and len(value) > 1:
-            raise typer.BadParameter(
-                f"given {len(value)} times, but a check measures one {option}: run one check "
-                "per directory, each with its own --label"
-            )
-        return value
-
-    return check
 
 
 def _one_database(value: list[str] | None) -> list[str] | None:
@@ -70,9 +57,33 @@ def _refuse_alone(context: typer.Context, values: dict[str, Any]) -> None:
             raise typer.BadParameter(f"it needs {parent_option}", param_hint=f"'{option}'")
 
 
+class OnceCommand(TyperCommand):
+    """An option that takes one value (--uploads, --timeout, --output...) given twice is refused:
+    click would keep the last one in silence, and a directory or limit would go unmeasured."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            for param in dict.fromkeys(order):
+                option: Any = param  # typer's own Option: multiple, is_flag, count
+                given = order.count(param)
+                if (
+                    given > 1
+                    and option.param_type_name == "option"
+                    and not (option.multiple or option.is_flag or option.count)
+                ):
+                    raise typer.BadParameter(
+                        f"given {given} times, but it takes one value: run one check per value",
+                        ctx=ctx,
+                        param=option,
+                    )
+        return super().parse_args(ctx, args)
+
+
 @app.command(
+    cls=OnceCommand,
     epilog="Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
-    "3 also for bad arguments or configuration."
+    "3 also for bad arguments or configuration.",
 )
 @config_options
 @output_options(*GENERAL, Format.nagios, Format.prometheus)
@@ -100,11 +111,10 @@ def check(
         ),
     ] = None,
     uploads: Annotated[
-        list[Path] | None,
+        Path | None,
         typer.Option(
             "--uploads",
             metavar="DIR",
-            callback=_once("--uploads"),
             help="The uploads directory (one per run): storage, image files, the fullest "
             "directory against the files-per-directory bands.",
             show_default=False,
@@ -281,7 +291,7 @@ def check(
         thresholds=config.thresholds,
         interval=interval,
         paths=paths or [Path("/")],
-        uploads=uploads[0] if uploads else None,
+        uploads=uploads,
         urls=[targets.http(url, sent) for url in urls or []],
         requests=requests,
         timeout=timeout,
