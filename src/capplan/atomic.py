@@ -125,19 +125,23 @@ def _running(pid: str) -> bool:
 
 
 def remove_abandoned(folder: Path, *, dry_run: bool = False) -> int:
-    """Remove the abandoned temporary files directly in `folder` (a staging folder), reading
-    that folder only; returns how many there were (with `dry_run`, would be removed)."""
+    """Remove the abandoned temporary files directly in `folder` (a staging folder, or the
+    folder of a file about to be written), reading that folder only; returns how many there
+    were (with `dry_run`, would be removed). One that cannot be removed is left."""
     removed = 0
     try:
         entries = os.scandir(folder)
-    except FileNotFoundError:
+    except OSError:  # missing, or not ours to read: the write itself will tell
         return 0
     with entries:
         for entry in entries:
             if not is_leftover(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
             if is_abandoned(Path(entry.path)):
-                removed += 1
                 if not dry_run:
-                    Path(entry.path).unlink(missing_ok=True)
+                    try:
+                        Path(entry.path).unlink(missing_ok=True)
+                    except OSError:
+                        continue  # not ours to remove: the write itself will tell
+                removed += 1
     return removed

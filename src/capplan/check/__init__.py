@@ -19,8 +19,32 @@ if TYPE_CHECKING:
     from capplan.check.targets import Database, Http
 
 # The labels capplan's own series carry: --label may not redefine them.
-OWN_LABELS = ("metric", "path", "url", "db", "table", "device", "nic", "log", "endpoint", "status")
+OWN_LABELS = (
+    "metric",
+    "path",
+    "url",
+    "db",
+    "table",
+    "device",
+    "nic",
+    "log",
+    "endpoint",
+    "status",
+    "target",
+)
+# Labels Prometheus gives a meaning of its own: histogram buckets, summary quantiles.
+RESERVED_LABELS = ("le", "quantile")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# A target's kind, and the label that names it on its series (capplan_target_up's too).
+TARGET_LABELS = {"db": "db", "url": "url", "log": "log", "uploads": "path"}
+# The figure whose absence means the target could not be measured at all: the database could not
+# be opened, no request got an answer, the log could not be read, the directory is not one.
+TARGET_PROOF = {
+    "db": "db_size_gb",
+    "url": "api_avg_ms",
+    "log": "access_requests_per_second",
+    "uploads": "storage_gb",
+}
 # psutil reports usable RAM, a little below the size a server is sold with.
 RAM_TOLERANCE = 0.9
 HOST_METRICS = ("cpu_percent", "memory_percent", "load_per_core")
@@ -37,6 +61,45 @@ class AccessLog:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """Something measured beside the host (a database, URL, access log or uploads directory):
+    up when it could be measured, else down with the reason. A down target has no figures."""
+
+    kind: str  # a key of TARGET_LABELS
+    label: str  # as every output shows it (no secret)
+    up: bool
+    reason: str = ""  # why it is down
+    families: frozenset[str] = field(default=frozenset(), metadata={"json": None})
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """capplan_target_up's labels: {"target": "db", "db": "sqlite:///x.db"}."""
+        return {"target": self.kind, TARGET_LABELS[self.kind]: self.label}
+
+    @property
+    def brief(self) -> str:
+        return f"{self.kind} {self.label} UNKNOWN: {self.reason}"
+
+    def owns(self, metric: Metric) -> bool:
+        """Whether the metric is one of this target's figures."""
+        return (
+            metric.name in self.families
+            and metric.labels.get(TARGET_LABELS[self.kind]) == self.label
+        )
+
+
+def target_of(kind: str, label: str, measurements: Sequence[Measurement]) -> Target:
+    """The target's health, read from its measurements."""
+    proof = next((m for m in measurements if m.name == TARGET_PROOF[kind]), None)
+    if proof is None:
+        return Target(kind, label, False, "not measured", frozenset(m.name for m in measurements))
+    up = proof.value is not None
+    return Target(
+        kind, label, up, "" if up else proof.reason, frozenset(m.name for m in measurements)
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     status: Status
     metrics: tuple[Metric, ...]
@@ -50,22 +113,33 @@ class CheckResult:
     unused_indexes: tuple[dict[str, Any], ...] = ()  # name, table, scans, size_bytes
     sequential_scans: tuple[dict[str, Any], ...] = ()  # table, seq_scan, idx_scan, rows
     checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    targets: tuple[Target, ...] = ()  # the database, URLs, access logs and uploads, up or down
 
     @property
     def exit_code(self) -> int:
         return self.status.exit_code
 
     @property
+    def down(self) -> tuple[Target, ...]:
+        return tuple(target for target in self.targets if not target.up)
+
+    def measured(self, metric: Metric) -> bool:
+        """Whether the metric's target (if it has one) could be measured."""
+        return not any(target.owns(metric) for target in self.down)
+
+    @property
     def summary(self) -> str:
-        bad = [m for m in self.metrics if m.status is not Status.OK]
+        """The worst metrics, then every target that could not be measured: a WARNING that
+        outranks a down target never hides it."""
+        bad = [m for m in self.metrics if m.status is not Status.OK and self.measured(m)]
         parts = [_brief(m) for m in sorted(bad, key=_severity)[:3]]
         if len(bad) > 3:
             parts.append(f"{len(bad) - 3} more not OK")
         if self.missing_indexes:
             parts.append(f"{len(self.missing_indexes)} critical index(es) missing")
-        ok = len(self.metrics) - len(bad)
+        ok = sum(1 for m in self.metrics if m.status is Status.OK)
         parts.append(f"{ok} metric{'s' if ok != 1 else ''} OK")
-        return ", ".join(parts)
+        return "; ".join([", ".join(parts), *(target.brief for target in self.down)])
 
 
 def run_labels(pairs: Sequence[str]) -> dict[str, str]:
@@ -75,9 +149,19 @@ def run_labels(pairs: Sequence[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for pair in pairs:
         key, equals, value = pair.partition("=")
-        if not equals or not LABEL_NAME.match(key) or key.startswith("__"):
+        if not equals or not LABEL_NAME.match(key):
             raise InputError(
                 "labels", pair, "expected KEY=VALUE with KEY a Prometheus label name (site=eu1)"
+            )
+        if key.startswith("__") or key in RESERVED_LABELS:
+            raise InputError(
+                "labels",
+                pair,
+                f"{key} is reserved by Prometheus (le, quantile and names starting with __)",
+            )
+        if not value:
+            raise InputError(
+                "labels", pair, "the value is empty, which Prometheus reads as no label at all"
             )
         if key in OWN_LABELS:
             raise InputError(
@@ -179,7 +263,15 @@ def run(
         *io.rates(before, io.counters(), devices=devices, nics=nics),
     ]
     notes: list[str] = []
-    logs: list[Measurement] = []
+    targets: list[Target] = []
+
+    def add(kind: str, label: str, found: Sequence[Measurement]) -> None:
+        measurements.extend(found)
+        targets.append(target_of(kind, label, found))
+
+    # The local targets first, so that a slow endpoint cannot starve them of the deadline; the
+    # figures are listed in the usual order all the same.
+    logs: list[tuple[str, list[Measurement]]] = []
     for access_log in {given.path: given for given in access_logs}.values():
         from capplan.check import access_log as log
 
@@ -191,17 +283,19 @@ def run(
             now=dt.datetime.now(dt.timezone.utc),
             deadline=deadline,
         )
-        logs += found
+        logs.append((str(access_log.path), list(found)))
         notes += log_notes
     if uploads is not None:
         from capplan.check import uploads as uploads_probe
 
-        measurements += uploads_probe.measure(uploads, sample=uploads_sample, deadline=deadline)
+        walked = uploads_probe.measure(uploads, sample=uploads_sample, deadline=deadline)
+        add("uploads", str(uploads), list(walked))
     for url in {target.shown: target for target in urls}.values():
         from capplan.check import http
 
-        measurements += http.probe(url, requests, timeout, deadline)
-    measurements += logs
+        add("url", url.shown, list(http.probe(url, requests, timeout, deadline)))
+    for label, found in logs:
+        add("log", label, found)
     missing: tuple[dict[str, Any], ...] = ()
     unused: tuple[dict[str, Any], ...] = ()
     sequential: tuple[dict[str, Any], ...] = ()
@@ -219,7 +313,7 @@ def run(
             exact_counts=exact_counts,
             deadline=deadline,
         )
-        measurements += report.measurements
+        add("db", db.shown, report.measurements)
         missing = tuple(report.missing_indexes)
         notes += report.notes
         if report.usage is not None:
@@ -228,6 +322,7 @@ def run(
     statuses = [m.status for m in metrics]
     if missing:
         statuses.append(Status.WARNING)
+    statuses += [Status.UNKNOWN for target in targets if not target.up]  # never reads OK
     size = host.size()
     matched = host_tier(tiers.infrastructure_tiers, size.vcpu, size.ram_gb)
     step = next_step(metrics, tiers.infrastructure_tiers, matched)
@@ -245,4 +340,5 @@ def run(
         labels=dict(labels or {}),
         unused_indexes=unused,
         sequential_scans=sequential,
+        targets=tuple(targets),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from capplan.cli.frame import ON_FAILURE, app
 from capplan.cli.options import (
@@ -93,9 +94,33 @@ def _refuse_alone(context: typer.Context, values: dict[str, Any]) -> None:
             raise typer.BadParameter(f"it needs {parent_option}", param_hint=f"'{option}'")
 
 
+class OnceCommand(TyperCommand):
+    """An option that takes one value (--uploads, --timeout, --output...) given twice is refused:
+    click would keep the last one in silence, and a directory or limit would go unmeasured."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            for param in dict.fromkeys(order):
+                option: Any = param  # typer's own Option: multiple, is_flag, count
+                given = order.count(param)
+                if (
+                    given > 1
+                    and option.param_type_name == "option"
+                    and not (option.multiple or option.is_flag or option.count)
+                ):
+                    raise typer.BadParameter(
+                        f"given {given} times, but it takes one value: run one check per value",
+                        ctx=ctx,
+                        param=option,
+                    )
+        return super().parse_args(ctx, args)
+
+
 @app.command(
+    cls=OnceCommand,
     epilog="Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
-    "3 also for bad arguments or configuration."
+    "3 also for bad arguments or configuration.",
 )
 @config_options
 @output_options(*GENERAL, Format.nagios, Format.prometheus)
@@ -127,8 +152,8 @@ def check(
         typer.Option(
             "--uploads",
             metavar="DIR",
-            help="The uploads directory: storage, image files, the fullest directory against "
-            "the files-per-directory bands.",
+            help="The uploads directory (one per run): storage, image files, the fullest "
+            "directory against the files-per-directory bands.",
             show_default=False,
         ),
     ] = None,
@@ -396,6 +421,7 @@ def check(
         capplan.history.record_to(
             history, result.metrics, dt.datetime.now(dt.timezone.utc), result.labels
         )
+    _clean_leftovers(out.destination)
     out.emit(check_report(result))
     raise typer.Exit(result.exit_code)
 
@@ -414,6 +440,15 @@ def _promised(command: Any, args: Sequence[str]) -> dict[str, Any]:
     return dict(values)
 
 
+def _clean_leftovers(output: Path | None) -> None:
+    """What a killed earlier run left beside --output (the rule `images` follows: a dead
+    writer's temporary files, or any untouched for 15 minutes)."""
+    if output is not None and output.parent.is_dir():
+        from capplan import atomic
+
+        atomic.remove_abandoned(output.parent)
+
+
 def _report_failure(command: Any, args: Sequence[str], message: str) -> None:
     """A check that failed still answers where and how it was asked to: Nagios gets its status
     line, the Prometheus output (or its --output file) `capplan_up 0` with the time of the run
@@ -428,6 +463,8 @@ def _report_failure(command: Any, args: Sequence[str], message: str) -> None:
 
     values = _promised(command, args)
     output = Path(values["output"]) if values.get("output") else None
+    if output is not None and not (output == Path() or output.is_dir()):
+        _clean_leftovers(output)
     fmt = str(values.get("fmt") or "").lower()
     if not fmt and output is not None:
         fmt = BY_SUFFIX.get(output.suffix.lower(), Format.table).value

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +16,14 @@ from capplan.output.report import Report, Section, Shown, data, renders
 
 UNUSED = "drop it or check the query plans"
 SEQUENTIAL = "check the query plans for a missing index"
+# What a perfdata label may hold: anything else (| ' = spaces, quotes, backslashes, control and
+# non-ASCII characters) becomes _, so that no table, path or URL can split Nagios' output.
+PERF_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@%+~-]")
+# A label's practical length (Nagios 4 keeps 8 KB of output in all; graphers name files after
+# labels): a longer one keeps its start and ends with a hash of the whole, so that two long
+# labels (two --url on one host, long paths) stay distinct.
+PERF_LABEL_MOST = 100
+PERF_HASH = 8
 
 
 def _metric_data(m: Metric) -> dict[str, Any]:
@@ -39,6 +49,7 @@ def check_data(result: CheckResult) -> dict[str, Any]:
         "missing_indexes": result.missing_indexes,
         "unused_indexes": result.unused_indexes,
         "sequential_scans": result.sequential_scans,
+        "targets": [data(target) for target in result.targets],
         "notes": result.notes,
     }
 
@@ -126,7 +137,20 @@ def _perf_label(m: Metric) -> str:
         for key, value in m.labels.items()
         if key != "db"
     ]
-    return "_".join([name, *values]).replace("=", "_").replace("'", "_")
+    return _short(PERF_UNSAFE.sub("_", _printable("_".join([name, *values]))))
+
+
+def _short(label: str) -> str:
+    if len(label) <= PERF_LABEL_MOST:
+        return label
+    digest = hashlib.sha256(label.encode()).hexdigest()[:PERF_HASH]
+    return f"{label[: PERF_LABEL_MOST - PERF_HASH - 1]}~{digest}"
+
+
+def _printable(text: str) -> str:
+    """Text that any stream can take: a byte that was not UTF-8 (a file name's, kept by Python as
+    a lone surrogate) is written as its escape, \\udcff."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _host_and_path(url: str) -> str:
@@ -191,7 +215,8 @@ def to_nagios(report: Report) -> str:
 
 
 def _plain(text: str) -> str:
-    """One line without the | that would start performance data."""
+    """One line without the | that would start performance data, nor any control character."""
+    text = "".join(c if c.isprintable() else " " for c in _printable(text))
     return " ".join(text.split()).replace("|", "/")
 
 
@@ -201,7 +226,9 @@ def nagios_failure(message: str) -> str:
 
 
 def _prom_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value in the text format: backslash, double quote and newline escaped, the rest
+    as UTF-8 (a byte that was not UTF-8 as its escape)."""
+    return _printable(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _prom_labels(labels: Mapping[str, str]) -> str:
@@ -216,6 +243,10 @@ RUN_FAMILIES = {
     "capplan_last_run_timestamp_seconds": "When the check last ran, seconds since the epoch",
     "capplan_check_status": "Overall status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
 }
+TARGET_UP = (
+    "1 when the target (db, url, log, uploads) was measured, 0 when it could not be: "
+    "then it has no other series"
+)
 
 
 def _exposition(families: dict[str, tuple[str, list[str]]]) -> str:
@@ -247,7 +278,8 @@ def to_prometheus(report: Report) -> str:
     assert isinstance(result, CheckResult)  # render() checked it
     run = result.labels
     families: dict[str, tuple[str, list[str]]] = {}
-    for m in result.metrics:
+    measured = [m for m in result.metrics if result.measured(m)]  # a down target has no figures
+    for m in measured:
         if m.value is None:
             continue
         spec = m.spec
@@ -261,10 +293,18 @@ def to_prometheus(report: Report) -> str:
         [
             f"capplan_metric_status{_prom_labels({'metric': m.name, **m.labels, **run})} "
             f"{m.status.exit_code}"
-            for m in result.metrics
+            for m in measured
         ],
     )
-    database = next((m.labels for m in result.metrics if m.name == "db_size_gb"), None)
+    if result.targets:
+        families["capplan_target_up"] = (
+            TARGET_UP,
+            [
+                f"capplan_target_up{_prom_labels({**target.labels, **run})} {int(target.up)}"
+                for target in result.targets
+            ],
+        )
+    database = next((m.labels for m in measured if m.name == "db_size_gb"), None)
     if database is not None:
         families["capplan_missing_indexes"] = (
             "Critical indexes that the database lacks",
