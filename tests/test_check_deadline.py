@@ -46,7 +46,7 @@ class Trickler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         try:
-            if self.path == "/open":
+            if self.path in ("/open", "/open-after"):
                 self._answer(b"ok")
             elif self.path == "/slow":
                 time.sleep(1.0)
@@ -206,7 +206,7 @@ def test_a_slow_url_stops_at_the_deadline_and_the_rest_keep_their_figures(
     access log keep their figures."""
     log = tmp_path / "access.log"
     log.write_text(access_lines(now, 5), encoding="utf-8")
-    fast, slow, after = server + "/open", server + "/slow", server + "/open?after"
+    fast, slow, after = server + "/open", server + "/slow", server + "/open-after"
     code, data, took = report(
         run,
         *("--url", fast, "--url", slow, "--url", after, "--access-log", log),
@@ -284,7 +284,7 @@ def test_a_bad_deadline_is_refused_in_one_line(run: Run, given: str, problem: st
 def test_an_interval_as_long_as_the_deadline_is_refused(
     run: Run, interval: str, deadline: str
 ) -> None:
-    result = run(*FAST, "--interval", interval, "--deadline", deadline)
+    result = run("check", "--interval", interval, "--deadline", deadline, *FAST[3:])
     assert result.exit_code == 3
     assert "--interval" in result.stderr and "--deadline" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

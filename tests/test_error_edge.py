@@ -28,7 +28,7 @@ FAST = ("check", "--interval", "0")
             (*FAST, f"postgresql://mon:{SECRET}@db/shop"),
             "unexpected extra argument: a value that no option takes",
         ),
-        ((*FAST, "--interval", SECRET), "Invalid value for '--interval': expected a number"),
+        (("check", "--interval", SECRET), "Invalid value for '--interval': expected a number"),
         ((*FAST, "--requests", SECRET), "Invalid value for '--requests': expected a whole number"),
         ((*FAST, "--format", SECRET), "Invalid value for '--format': expected one of table,"),
         ((*FAST, f"--labell={SECRET}"), "No such option: --labell"),
