@@ -34,6 +34,7 @@ _ANY_VARIANT = tuple(ending for endings in _ENDINGS.values() for ending in endin
 _VARIANT_OF = {f"{name}{suffix}": name for name in VARIANTS for suffix in IMAGE_SUFFIXES}
 SPREAD = 8  # folders per process before the walk is shared out
 _REGULAR, _TYPE = 0o100000, 0o170000  # stat.S_IFREG, stat.S_IFMT
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,32 +113,49 @@ def _read(folder: str, tally: _Tally, pending: list[str]) -> None:
     count = size_sum = images = 0
     variants, variant_bytes = tally.variants, tally.variant_bytes
     try:
-        with os.scandir(folder) as entries:
+        # listed through a descriptor: each file's stat is then relative to its folder
+        # (fstatat), as du's, not a lookup of the whole path from the root
+        descriptor = os.open(folder, _DIRECTORY)
+    except OSError:
+        tally.unreadable.append(folder)
+        return
+    try:
+        with os.scandir(descriptor) as entries:
             for entry in entries:
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
+                        pending.append(f"{folder}/{entry.name}")
                         continue
                     info = entry.stat(follow_symlinks=False)
                 except OSError:
-                    tally.unreadable.append(entry.path)
+                    tally.unreadable.append(f"{folder}/{entry.name}")
                     continue
                 if info.st_mode & _TYPE != _REGULAR:  # not links, sockets, devices
                     continue
                 count += 1
                 size = info.st_size
                 size_sum += size
-                _, underscore, tail = entry.name.rpartition("_")
-                variant = _VARIANT_OF.get(tail.lower()) if underscore else None
-                if variant is not None:
+                name = entry.name
+                cut = name.rfind("_")
+                variant = _VARIANT_OF.get(name[cut + 1 :]) if cut >= 0 else None
+                if variant is None:  # not as capplan names them: any case, any image
+                    name = name.lower()
+                    if not name.endswith(IMAGE_SUFFIXES):
+                        continue
                     images += 1
-                    variants[variant] += 1
-                    variant_bytes[variant] += size
-                elif entry.name.lower().endswith(IMAGE_SUFFIXES):
+                    cut = name.rfind("_")
+                    variant = _VARIANT_OF.get(name[cut + 1 :]) if cut >= 0 else None
+                    if variant is None:
+                        continue
+                else:
                     images += 1
+                variants[variant] += 1
+                variant_bytes[variant] += size
     except OSError:
         tally.unreadable.append(folder)
         return
+    finally:
+        os.close(descriptor)
     tally.bytes += size_sum
     tally.image_files += images
     tally.folder(folder, count)
