@@ -117,8 +117,8 @@ def main() -> int:
         found = estimate(root, leaves, 0.01, seed=seed)
         held_files += found.files.low <= files <= found.files.high
         held_bytes += found.bytes.low <= size <= found.bytes.high
-    print(f"calibration over 200 more seeds: the interval holds the truth in {held_files / 2:.1f} % "
-          f"(files) and {held_bytes / 2:.1f} % (bytes) of them")  # fmt: skip
+    print(f"calibration over 200 more seeds: the interval holds the truth in "
+          f"{held_files / 2:.1f} % (files) and {held_bytes / 2:.1f} % (bytes) of them")  # fmt: skip
     if args.remove:
         shutil.rmtree(root)
     good = (
