@@ -528,3 +528,27 @@ def test_a_malformed_or_silent_scheduler_is_one_line_at_once(
     )
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "dest" / "products").exists()
+
+
+@given(st.lists(st.integers(0, 20_000_000), max_size=400))
+def test_batches_hold_about_a_second_of_work_and_large_sources_alone(sizes: list[int]) -> None:
+    from capplan.images import cluster
+    from capplan.images.convert import Settings
+    from capplan.images.storage import Entry, locate
+
+    src, dest = locate("src"), locate("dest")
+    calls = [(Entry(f"src/{n}", str(n), size), src, dest, Settings(), False) for n, size in
+             enumerate(sizes)]  # fmt: skip
+    batches = list(cluster.batches(iter(calls)))
+    sent = [call[0].relative for batch in batches for call in batch]
+    assert sorted(sent, key=int) == [call[0].relative for call in calls]  # each of them once
+
+    def cost(call: Any) -> float:
+        return float(cluster.SOURCE_SECONDS + call[0].size / cluster.BYTES_PER_SECOND)
+
+    for batch in batches:
+        assert 1 <= len(batch) <= cluster.BATCH_MOST
+        if any(cost(call) >= cluster.BATCH_SECONDS for call in batch):
+            assert len(batch) == 1  # a large source alone
+        else:  # closed as soon as it reached a second of work: without its last, under it
+            assert sum(cost(call) for call in batch[:-1]) < cluster.BATCH_SECONDS

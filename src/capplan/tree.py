@@ -30,8 +30,11 @@ VARIANTS = ("original", "800", "200")
 # '<sha256>_800.webp' is the 800 variant: each variant's endings, for one C-level check a file
 _ENDINGS = {name: tuple(f"_{name}{suffix}" for suffix in IMAGE_SUFFIXES) for name in VARIANTS}
 _ANY_VARIANT = tuple(ending for endings in _ENDINGS.values() for ending in endings)
+# what follows the last '_' of a variant's name ('800.webp') -> the variant
+_VARIANT_OF = {f"{name}{suffix}": name for name in VARIANTS for suffix in IMAGE_SUFFIXES}
 SPREAD = 8  # folders per process before the walk is shared out
 _REGULAR, _TYPE = 0o100000, 0o170000  # stat.S_IFREG, stat.S_IFMT
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,25 +107,57 @@ class _Tally:
 
 
 def _read(folder: str, tally: _Tally, pending: list[str]) -> None:
-    """One folder: its files into the tally, its subfolders onto the stack."""
-    count = 0
+    """One folder: its files into the tally, its subfolders onto the stack. The per-file work
+    is inlined (one stat, one dictionary look-up for the variant): it is what a walk of
+    millions of files costs beyond the system calls that `du` makes too."""
+    count = size_sum = images = 0
+    variants, variant_bytes = tally.variants, tally.variant_bytes
     try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                        continue
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    tally.unreadable.append(entry.path)
-                    continue
-                if info.st_mode & _TYPE == _REGULAR:  # not links, sockets, devices
-                    count += 1
-                    tally.file(entry.name, info.st_size)
+        # listed through a descriptor: each file's stat is then relative to its folder
+        # (fstatat), as du's, not a lookup of the whole path from the root
+        descriptor = os.open(folder, _DIRECTORY)
     except OSError:
         tally.unreadable.append(folder)
         return
+    try:
+        with os.scandir(descriptor) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(f"{folder}/{entry.name}")
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    tally.unreadable.append(f"{folder}/{entry.name}")
+                    continue
+                if info.st_mode & _TYPE != _REGULAR:  # not links, sockets, devices
+                    continue
+                count += 1
+                size = info.st_size
+                size_sum += size
+                name = entry.name
+                cut = name.rfind("_")
+                variant = _VARIANT_OF.get(name[cut + 1 :]) if cut >= 0 else None
+                if variant is None:  # not as capplan names them: any case, any image
+                    name = name.lower()
+                    if not name.endswith(IMAGE_SUFFIXES):
+                        continue
+                    images += 1
+                    cut = name.rfind("_")
+                    variant = _VARIANT_OF.get(name[cut + 1 :]) if cut >= 0 else None
+                    if variant is None:
+                        continue
+                else:
+                    images += 1
+                variants[variant] += 1
+                variant_bytes[variant] += size
+    except OSError:
+        tally.unreadable.append(folder)
+        return
+    finally:
+        os.close(descriptor)
+    tally.bytes += size_sum
+    tally.image_files += images
     tally.folder(folder, count)
 
 

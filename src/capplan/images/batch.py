@@ -202,6 +202,8 @@ def _run(
                 settle(process(*call))
         else:
             _in_pool(pool, calls, settle, workers * IN_FLIGHT_PER_WORKER)
+        if not plan.dry_run:  # once more, at no cost: what a writer still dying at start left
+            summary.leftovers_removed += remove_leftovers(plan.dest, plan.dry_run)
         complete = True
     finally:
         record.close(complete)

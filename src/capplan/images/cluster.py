@@ -161,7 +161,11 @@ def _check_workers(client: Any, shown: str, src: Location, dest: Location, write
                 f"worker {_worker(worker, names)} runs capplan {version}, this is {__version__}"
             )
             raise AccessError("scheduler", shown, problem)
-    answers: dict[str, Denied | None] = client.run(access, src, dest, write)
+    try:
+        answers: dict[str, Denied | None] = client.run(access, src, dest, write)
+    except Exception as error:  # a worker that could not even run the probe
+        problem = f"the workers cannot check their access to SRC and DEST: {describe(error)}"
+        raise AccessError("scheduler", shown, problem) from None
     denied = sorted((worker, answer) for worker, answer in answers.items() if answer is not None)
     if denied:
         worker, answer = denied[0]
