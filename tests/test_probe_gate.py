@@ -234,7 +234,7 @@ def test_a_privileged_role_runs_no_probe_unless_that_is_intended(
     code, report, error = check(run, url_of(port, who), "--db-probe", probe)
     assert (code, report) == (3, {})
     assert error == (
-        f"capplan check: error: --db postgresql://{who}:***@127.0.0.1:{port}/gate: refused to "
+        f"capplan check: error: --db postgresql://127.0.0.1:{port}/gate: refused to "
         f"run user queries: {why}; {gate.USE_MONITORING_ROLE}\n"
     )
     assert probe not in logged_after(run, server, f"after_{who}", since)
