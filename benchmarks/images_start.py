@@ -47,7 +47,7 @@ def fill(dest: Path, files: int) -> None:
 
 def one_run(src: Path, dest: Path) -> float:
     from capplan.images import batch
-    from capplan.images.storage import locate
+    from capplan.images.locations import locate
 
     plan = batch.Plan(src=locate(str(src)), dest=locate(str(dest)))
     started = time.perf_counter()

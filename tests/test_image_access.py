@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from capplan.images.storage import printable
+from capplan.images.locations import printable
 
 from . import images
 from .conftest import Run

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capplan.errors import InputError
-from capplan.images.storage import Location, describe, locate
+from capplan.images.locations import Location, locate
+from capplan.images.storage import describe
 
 from . import images
 from .conftest import Run

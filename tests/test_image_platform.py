@@ -536,7 +536,8 @@ def test_a_malformed_or_silent_scheduler_is_one_line_at_once(
 def test_batches_hold_about_a_second_of_work_and_large_sources_alone(sizes: list[int]) -> None:
     from capplan.images import cluster
     from capplan.images.convert import Settings
-    from capplan.images.storage import Entry, locate
+    from capplan.images.locations import locate
+    from capplan.images.storage import Entry
 
     src, dest = locate("src"), locate("dest")
     calls = [(Entry(f"src/{n}", str(n), size), src, dest, Settings(), False) for n, size in

@@ -6,7 +6,7 @@ import pytest
 
 from capplan.check.targets import http
 from capplan.errors import InputError
-from capplan.images.storage import locate
+from capplan.images.locations import locate
 from capplan.secrets import redact
 
 

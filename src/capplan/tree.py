@@ -232,7 +232,7 @@ def _total(root: str, tallies: list[_Tally], top: int) -> TreeStats:
     heap: list[tuple[int, str]] = []
     for each in tallies:
         each.add_to(stats, heap)
-    from capplan.images.storage import printable
+    from capplan.images.locations import printable
 
     stats.unreadable = sorted(printable(path) for path in stats.unreadable)
     stats.fullest = [Directory(printable(path), files) for files, path in heapq.nlargest(top, heap)]

@@ -161,8 +161,8 @@ def images_convert(
 
     from capplan.images import batch, shards
     from capplan.images.convert import DEFAULT_MAX_PIXELS, Settings
+    from capplan.images.locations import locate, parse_options
     from capplan.images.manifest import target
-    from capplan.images.storage import locate, parse_options
     from capplan.output.images import ImageProgress, convert_report
 
     options = parse_options(storage_options)
@@ -240,8 +240,8 @@ def manifest_merge(
     A source stored by an earlier shard and met again by a later one becomes a duplicate, as
     one run would have said.
     """
+    from capplan.images.locations import parse_options
     from capplan.images.manifest import merge
-    from capplan.images.storage import parse_options
     from capplan.output.images import merge_report
 
     out.emit(merge_report(merge(shards, manifest, parse_options(storage_options))))
@@ -279,8 +279,8 @@ def images_stats(
     The fullest directories are held against the files-per-directory bands, with the planning
     document's action.
     """
+    from capplan.images.locations import parse_options
     from capplan.images.stats import stats
-    from capplan.images.storage import parse_options
     from capplan.output.images import stats_report
 
     options = parse_options(storage_options)

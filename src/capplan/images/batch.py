@@ -24,10 +24,11 @@ from capplan import atomic
 from capplan.errors import AccessError, InputError
 from capplan.images import sources
 from capplan.images.convert import Settings
+from capplan.images.locations import Location
 from capplan.images.manifest import Manifest
 from capplan.images.outcome import Outcome, Summary
 from capplan.images.shards import Shard
-from capplan.images.storage import STAGING, Entry, Location, RemoteStorage, open_storage
+from capplan.images.storage import STAGING, Entry, RemoteStorage, open_storage
 from capplan.images.tasks import Call, access, process
 
 IN_FLIGHT_PER_WORKER = 4

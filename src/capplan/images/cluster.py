@@ -17,8 +17,9 @@ from typing import Any
 
 from capplan import secrets
 from capplan.errors import AccessError
+from capplan.images.locations import Location
 from capplan.images.outcome import Outcome
-from capplan.images.storage import Entry, Location, describe
+from capplan.images.storage import Entry, describe
 from capplan.images.tasks import Call, Denied, access, process_batch
 
 IN_FLIGHT_PER_THREAD = 2

@@ -20,16 +20,10 @@ from typing import IO
 
 from capplan import atomic
 from capplan.errors import ConfigError, InputError
+from capplan.images.locations import Location, Options, locate
 from capplan.images.outcome import STATUSES, Outcome
 from capplan.images.shards import Shard
-from capplan.images.storage import (
-    Location,
-    Options,
-    RemoteStorage,
-    describe,
-    locate,
-    open_storage,
-)
+from capplan.images.storage import RemoteStorage, describe, open_storage
 
 SHARD_NAME = re.compile(r"^(?P<stem>.*)-(?P<index>\d+)-of-(?P<count>\d+)(?P<suffix>\.[^.]*)?$")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from capplan.config import Band, ThresholdsConfig
 from capplan.errors import InputError
-from capplan.images.storage import Location, Options, locate, open_storage
+from capplan.images.locations import Location, Options, locate
+from capplan.images.storage import open_storage
 from capplan.metrics import Status, band_of
 from capplan.tree import TreeStats, scan, tally
 

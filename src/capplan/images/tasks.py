@@ -16,15 +16,9 @@ from pathlib import Path
 
 from capplan.errors import InputError
 from capplan.images.convert import VARIANT_SIZES, Refused, Settings, convert, probe, sha256
+from capplan.images.locations import CREDENTIALS, Location
 from capplan.images.outcome import Outcome
-from capplan.images.storage import (
-    CREDENTIALS,
-    Entry,
-    Location,
-    Storage,
-    describe,
-    open_storage,
-)
+from capplan.images.storage import Entry, Storage, describe, open_storage
 
 VARIANTS = tuple(name for name, _ in VARIANT_SIZES)
 Call = tuple[Entry, Location, Location, Settings, bool]
