@@ -185,3 +185,29 @@ def test_a_history_that_cannot_be_read_is_named_by_the_option_typed(
     result = run("project", "--mix", EXAMPLES / "mix.yaml", "--growth-from", db)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"capplan project: error: --growth-from {db}: {expected}")
+
+
+@pytest.mark.postgres
+def test_the_growth_from_a_shared_postgresql_history_is_the_growth_from_a_file(
+    run: Run, write: Write
+) -> None:
+    """--growth-from reads any history trend reads: the same records in PostgreSQL and in a
+    file give the same measured growth."""
+    import psycopg
+
+    from .check_servers import admin_url, postgres_server
+
+    text = clients_csv(0.05)
+    from_file = project_json(
+        run, "--mix", EXAMPLES / "mix.yaml", "--growth-from", history(run, write, text)
+    )["measured_growth"]
+    with postgres_server() as port:
+        with psycopg.connect(admin_url(port), autocommit=True) as connection:
+            connection.execute("CREATE DATABASE growth")
+        url = admin_url(port, "growth")
+        path = write("shared.csv", "timestamp,metric,value,labels\n" + text)
+        assert run("history", "import", path, "--history", url).exit_code == 0
+        shared = project_json(run, "--mix", EXAMPLES / "mix.yaml", "--growth-from", url)
+    (measured,) = shared["measured_growth"]
+    assert measured["growth_pct"] == from_file[0]["growth_pct"]
+    assert measured["points"] == from_file[0]["points"] == 53

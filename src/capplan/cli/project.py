@@ -77,11 +77,12 @@ def project(
         ),
     ] = None,
     growth_from: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--growth-from",
             metavar="HISTORY",
-            help="Measure the growth from a history (as trend reads it): active_clients per "
+            help="Measure the growth from a history (a file, postgresql://... or a Prometheus "
+            "http(s)://..., as trend reads it): active_clients per "
             "plan (label plan=...) or in total, fitted on a log scale; the growth becomes a "
             "range {low, mid, high} from the fit's 95 % interval.",
             show_default=False,
@@ -227,11 +228,12 @@ def project(
             raise typer.BadParameter(
                 "works on one mix; compare scenarios without it", param_hint="--growth-from"
             )
+        from capplan.cli.sources import open_history
+
         name, path, first = mixes[0]
         try:
-            measured_growth = measure_growth(
-                read_history(growth_from), str(growth_from), list(first.tiers)
-            )
+            source = open_history(growth_from)
+            measured_growth = measure_growth(read_history(source), source.label, list(first.tiers))
         except InputError as error:  # the history's own words, under the option typed
             raise InputError("growth_from", error.value, error.problem) from None
         mixes = [(name, path, with_growth(first, measured_growth))]

@@ -23,13 +23,16 @@ import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from capplan.config import Mix
 from capplan.config.ranges import Spread
 from capplan.errors import CapplanError
 from capplan.formulas import DAYS_PER_MONTH
 from capplan.history import Series
+
+if TYPE_CHECKING:
+    from capplan.history_source import HistorySource
 
 CLIENTS = "active_clients"
 CHURN = "churn_rate_percent"
@@ -141,12 +144,12 @@ def measure_growth(
     return tuple(result)
 
 
-def read_history(path: Path) -> Callable[[str], Iterable[Series]]:
-    """A history file read as trend reads it."""
-    from capplan import history
+def read_history(source: HistorySource) -> Callable[[str], Iterable[Series]]:
+    """A history (a file, a shared PostgreSQL history, a Prometheus server) read as trend reads
+    it."""
     from capplan.trend import MAX_POINTS
 
-    return lambda metric: history.series(path, most=MAX_POINTS, metric=metric)
+    return lambda metric: source.series(most=MAX_POINTS, metric=metric)
 
 
 def with_growth(mix: Mix, measured: Sequence[MeasuredGrowth]) -> Mix:
