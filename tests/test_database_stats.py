@@ -411,9 +411,8 @@ def test_past_the_runs_deadline_a_table_is_unknown_and_the_statistics_still_give
     from capplan.config import load_thresholds
 
     target = targets.database(watcher_url(server, "shop"))
-    report = database.inspect(
-        target, load_thresholds(), exact_counts=True, deadline=RunDeadline.after(0)
-    )
+    reading = database.Reading(exact_counts=True, deadline=RunDeadline.after(0))
+    report = database.inspect(target, load_thresholds(), reading)
     rows = {m.labels["table"]: m for m in report.measurements if m.name == "table_rows"}
     assert rows["public.products"].value is None
     assert rows["public.products"].reason == "not read: the run's deadline had passed"

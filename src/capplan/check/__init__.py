@@ -302,17 +302,10 @@ def run(
     if db is not None:
         from capplan.check import database
 
-        report = database.inspect(
-            db,
-            thresholds,
-            probe=db_probe,
-            requests=requests,
-            schema=schema,
-            allow_privileged_role=allow_privileged_role,
-            origins=business_origins,
-            exact_counts=exact_counts,
-            deadline=deadline,
+        reading = database.Reading(
+            db_probe, requests, schema, allow_privileged_role, exact_counts, deadline
         )
+        report = database.inspect(db, thresholds, reading, origins=business_origins)
         add("db", db.shown, report.measurements)
         missing = tuple(report.missing_indexes)
         notes += report.notes

@@ -285,37 +285,30 @@ def missing_indexes(
     return missing, list(notes)
 
 
-def snapshot_of(
-    target: Database,
-    *,
-    probe: str | None,
-    requests: int,
-    schema: str | None,
-    business: dict[str, str],
-    allow_privileged_role: bool = False,
-    exact_counts: bool = False,
-    deadline: RunDeadline | None = None,
-) -> Snapshot:
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How `check --db` reads a database: the probe to time and how often, the schema, whether a
+    privileged role is intended, whether rows are counted exactly (else read from the server's
+    statistics), and the run's deadline, which bounds each table's read."""
+
+    probe: str | None = None
+    requests: int = 20
+    schema: str | None = None
+    allow_privileged_role: bool = False
+    exact_counts: bool = False
+    deadline: RunDeadline | None = None
+
+
+def snapshot_of(target: Database, reading: Reading, business: dict[str, str]) -> Snapshot:
     if target.kind == "postgres":
         from capplan.check import postgres
 
-        return postgres.snapshot(
-            target,
-            probe=probe,
-            requests=requests,
-            schema=schema,
-            business=business,
-            allow_privileged_role=allow_privileged_role,
-            exact_counts=exact_counts,
-            deadline=deadline,
-        )
+        return postgres.snapshot(target, reading, business)
     from capplan.check import sqlite
 
-    if schema not in (None, "main"):
-        raise InputError("schema", schema, "a SQLite database has one schema, main")
-    return sqlite.snapshot(
-        target, probe=probe, requests=requests, business=business, deadline=deadline
-    )
+    if reading.schema not in (None, "main"):
+        raise InputError("schema", reading.schema, "a SQLite database has one schema, main")
+    return sqlite.snapshot(target, reading, business)
 
 
 def table_budget(deadline: RunDeadline | None) -> float:
@@ -326,33 +319,18 @@ def table_budget(deadline: RunDeadline | None) -> float:
 def inspect(
     target: Database,
     thresholds: ThresholdsConfig,
+    reading: Reading = Reading(),
     *,
-    probe: str | None = None,
-    requests: int = 20,
-    schema: str | None = None,
-    allow_privileged_role: bool = False,
     origins: Mapping[str, Origin] | None = None,
-    exact_counts: bool = False,
-    deadline: RunDeadline | None = None,
 ) -> DatabaseReport:
-    """What the database says about itself, held as measurements. Row counts come from the
-    server's statistics unless `exact_counts` (PostgreSQL; SQLite counts, having no statistics
-    that a count could disturb); `deadline` bounds each table's read. `origins`: where each
-    business query was given (the file and key, or the --set), for the error that refuses one."""
+    """What the database says about itself, held as measurements, read as `reading` says.
+    `origins`: where each business query was given (the file and key, or the --set), for the
+    error that refuses one."""
     report = DatabaseReport()
     label = {"db": target.shown}
     business = {key: query.query for key, query in thresholds.business.items()}
     try:
-        snapshot = snapshot_of(
-            target,
-            probe=probe,
-            requests=requests,
-            schema=schema,
-            business=business,
-            allow_privileged_role=allow_privileged_role,
-            exact_counts=exact_counts,
-            deadline=deadline,
-        )
+        snapshot = snapshot_of(target, reading, business)
     except Unavailable as error:
         reason = target.scrub(str(error))
         for name in ("db_size_gb", *business):
@@ -366,7 +344,9 @@ def inspect(
             raise CapplanError(
                 f"thresholds business.{error.key}: {target.scrub(str(error))}"
             ) from None
-        raise InputError("db_probe", shown_query(probe or ""), target.scrub(str(error))) from None
+        raise InputError(
+            "db_probe", shown_query(reading.probe or ""), target.scrub(str(error))
+        ) from None
     report.measurements.append(Measurement("db_size_gb", snapshot.size_bytes / BYTES_PER_GB, label))
     report.measurements += _table_measurements(snapshot, label, report.notes)
     if snapshot.connections is not None:

@@ -20,6 +20,7 @@ from capplan.check.database import (
     LOCK_TIMEOUT_S,
     STATEMENT_TIMEOUT_MS,
     IndexUsage,
+    Reading,
     Refused,
     Snapshot,
     Timing,
@@ -27,7 +28,6 @@ from capplan.check.database import (
     business_figures,
     timed,
 )
-from capplan.check.deadline import RunDeadline
 from capplan.check.postgres_stats import (
     COUNTED,
     ESTIMATES,
@@ -209,30 +209,20 @@ def _admitted(
         raise Unavailable(f"cannot read: {target.scrub(_message(error))}") from None
 
 
-def snapshot(
-    target: Database,
-    *,
-    probe: str | None,
-    requests: int,
-    schema: str | None,
-    business: dict[str, str],
-    allow_privileged_role: bool = False,
-    exact_counts: bool = False,
-    deadline: RunDeadline | None = None,
-) -> Snapshot:
+def snapshot(target: Database, reading: Reading, business: dict[str, str]) -> Snapshot:
     """What the database says about itself. The index usage is read before any table is
     counted, so that --exact-counts' own scans are not in it."""
     import psycopg
 
     notes: list[str] = []
     with connect(target) as connection:
-        _admitted(connection, target, probe, business, allow_privileged_role)
+        _admitted(connection, target, reading.probe, business, reading.allow_privileged_role)
         try:
             found = connection.execute(
                 OWN + "SELECT pg_database_size(current_database()), current_schema()"
             ).fetchone()
             size, current = (int(found[0]), found[1]) if found else (0, None)
-            chosen = schema or current or "public"
+            chosen = reading.schema or current or "public"
             schemas = [
                 row[0]
                 for row in connection.execute(
@@ -258,11 +248,13 @@ def snapshot(
                 notes.append("index usage: not read: an index is locked by another session")
             finally:
                 connection.rollback()
-            tables = read_tables(connection, reset, exact=exact_counts, deadline=deadline)
+            tables = read_tables(
+                connection, reset, exact=reading.exact_counts, deadline=reading.deadline
+            )
         except psycopg.Error as error:
             raise Unavailable(f"cannot read: {target.scrub(_message(error))}") from None
         counted = sum(table.estimate == COUNTED for table in tables)
-        if exact_counts:
+        if reading.exact_counts:
             notes.append(
                 f"--exact-counts: this run counted {counted} table(s) with count(*); those "
                 "scans are capplan's, and from now on they are in the tables' seq_scan and "
@@ -270,7 +262,7 @@ def snapshot(
             )
         if any(table.estimate.startswith("estimated") for table in tables):
             notes.append(ESTIMATES)
-        timing = _timing(connection, probe, requests)
+        timing = _timing(connection, reading.probe, reading.requests)
         figures = business_figures(
             lambda sql: run_readonly(connection, sql), business, psycopg.Error, _message
         )

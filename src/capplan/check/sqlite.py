@@ -21,6 +21,7 @@ from pathlib import Path
 from capplan.check import database
 from capplan.check.database import (
     CONNECT_TIMEOUT_S,
+    Reading,
     Refused,
     Snapshot,
     Table,
@@ -235,19 +236,12 @@ def read_tables(
     return tables
 
 
-def snapshot(
-    target: Database,
-    *,
-    probe: str | None,
-    requests: int,
-    business: dict[str, str],
-    deadline: RunDeadline | None = None,
-) -> Snapshot:
+def snapshot(target: Database, reading: Reading, business: dict[str, str]) -> Snapshot:
     with connect(target.path) as connection, bounded(connection) as bound:
         try:
             page_count = connection.execute("PRAGMA page_count").fetchone()[0]
             page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-            tables = read_tables(connection, bound, deadline)
+            tables = read_tables(connection, bound, reading.deadline)
             relations = frozenset(
                 ("main", str(row[0]))
                 for row in connection.execute("SELECT name FROM sqlite_master")
@@ -255,6 +249,7 @@ def snapshot(
         except sqlite3.Error as error:
             raise Unavailable(f"cannot read: {error}") from None
         timing = Timing(None, reason=NO_STATISTICS)
+        probe, requests = reading.probe, reading.requests
         if probe is not None:
             try:
                 p95 = timed(lambda: run_readonly(connection, probe, bound), requests)
