@@ -132,9 +132,9 @@ class Guarded(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def http_server() -> Iterator[str]:
-    Guarded.requests.clear()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Guarded)
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 answering with `handler`, and its URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -143,3 +143,32 @@ def http_server() -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def http_server() -> Iterator[str]:
+    Guarded.requests.clear()
+    with serving(Guarded) as url:
+        yield url
+
+
+@contextmanager
+def as_nobody(folder: Path) -> Iterator[None]:
+    """This process in `folder`, as nobody while it runs as root (root reads and writes
+    anywhere), else as its own user; its user and folder again afterwards. Import what the code
+    under test needs first: the interpreter's own files may be out of nobody's reach."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+    cwd = Path.cwd()
+    os.chdir(folder)
+    if nobody is not None:
+        os.setegid(nobody.pw_gid)
+        os.seteuid(nobody.pw_uid)
+    try:
+        yield
+    finally:
+        if nobody is not None:
+            os.seteuid(0)
+            os.setegid(0)
+        os.chdir(cwd)

@@ -21,7 +21,7 @@ import pytest
 from capplan.check import access_log, http, log_reading, targets
 from capplan.check.deadline import RunDeadline
 
-from .check_servers import system_binary
+from .check_servers import serving, system_binary
 from .conftest import Run
 
 # the host's own figures never outrank what these tests look at (the machine is loaded)
@@ -92,15 +92,8 @@ class Trickler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(Trickler) as url:
+        yield url
 
 
 def report(run: Run, *args: str | Path) -> tuple[int, dict[str, Any], float]:

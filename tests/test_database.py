@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from capplan.check.database import Snapshot, Table, Timing, missing_indexes
 from capplan.config import load_thresholds
 
-from .check_servers import PASSWORD, admin_url, free_port, postgres_server
+from .check_servers import PASSWORD, admin_url, as_nobody, free_port, postgres_server
 from .conftest import ROOT, Run
 
 FAST = ("check", "--interval", "0", "--format", "json")
@@ -257,8 +256,6 @@ def test_a_primary_key_counts_as_an_index_and_schemas_are_apart() -> None:
 def as_a_user_who_cannot_write(folder: Path) -> Iterator[None]:
     """The folder read-only; as root, this process runs as nobody meanwhile (root writes
     anywhere)."""
-    import pwd
-
     from typer.testing import CliRunner
 
     from capplan.cli import app
@@ -269,19 +266,10 @@ def as_a_user_who_cannot_write(folder: Path) -> Iterator[None]:
         CliRunner().invoke(app, [*args, "--db-probe", "SELECT 1", "--format", "json"])
 
     folder.chmod(0o555)
-    nobody = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
-    cwd = Path.cwd()
-    os.chdir(folder)
-    if nobody is not None:
-        os.setegid(nobody.pw_gid)
-        os.seteuid(nobody.pw_uid)
     try:
-        yield
+        with as_nobody(folder):
+            yield
     finally:
-        if nobody is not None:
-            os.seteuid(0)
-            os.setegid(0)
-        os.chdir(cwd)
         folder.chmod(0o755)
 
 

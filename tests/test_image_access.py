@@ -19,6 +19,7 @@ import pytest
 from capplan.images.locations import printable
 
 from . import images
+from .check_servers import as_nobody
 from .conftest import Run
 
 
@@ -40,8 +41,6 @@ def base() -> Iterator[Path]:
 def as_another_user(folder: Path) -> Iterator[None]:
     """Run as a user without root's powers (root reads and writes anywhere): as nobody when the
     tests run as root, else as this user; in `folder` meanwhile."""
-    import pwd
-
     import capplan.check.uploads  # imported while they can still be read
     import capplan.cli.check
     import capplan.cli.images
@@ -52,19 +51,8 @@ def as_another_user(folder: Path) -> Iterator[None]:
     from capplan import atomic
 
     atomic.temporary_prefix(Path("warm"))  # what is read at first use, read while it can be
-    nobody = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
-    cwd = Path.cwd()
-    os.chdir(folder)
-    if nobody is not None:
-        os.setegid(nobody.pw_gid)
-        os.seteuid(nobody.pw_uid)
-    try:
+    with as_nobody(folder):
         yield
-    finally:
-        if nobody is not None:
-            os.seteuid(0)
-            os.setegid(0)
-        os.chdir(cwd)
 
 
 def photos(folder: Path, names: list[str]) -> None:
