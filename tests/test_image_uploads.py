@@ -69,7 +69,9 @@ def test_a_sample_of_a_sharded_tree_is_an_estimate_with_the_truth_in_its_interva
     low, high = (
         float(x.replace(",", "")) for x in detail.split("95 %: ")[1].split(")")[0].split(" to ")
     )
-    assert low <= files <= high and low < high
+    # The run draws its own sample, so the 95 % interval misses the truth one run in twenty
+    # (the seeded test below counts that); twice its half-width misses one in about 10,000.
+    assert low < high and abs(files - (low + high) / 2) <= high - low
     assert metrics["image_files"]["detail"].startswith("estimate from 100 of 2,000")
     assert "(an estimate)" in metrics["files_per_directory_max"]["detail"]
 
