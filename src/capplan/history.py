@@ -259,16 +259,24 @@ def prune(path: Path, before: dt.datetime, now: dt.datetime | None = None) -> Pr
 # --- reading --------------------------------------------------------------------------------
 
 
-def _where(metric: str | None, since: dt.datetime | None) -> tuple[str, list[object]]:
+def where(
+    metric: str | None,
+    since: dt.datetime | None,
+    *,
+    columns: tuple[str, str] = ("series.metric", "records.at"),
+    placeholder: str = "?",
+) -> tuple[str, list[object]]:
+    """The SQL condition (and its parameters) for --metric and --since, on the metric and
+    moment `columns`, for SQLite's placeholder or another driver's (PostgreSQL: %s)."""
     if metric is not None and metric not in METRICS:
         raise InputError("metric", metric, f"expected one of {', '.join(METRICS)}")
     clauses: list[str] = ["1 = 1"]
     parameters: list[object] = []
     if metric is not None:
-        clauses.append("series.metric = ?")
+        clauses.append(f"{columns[0]} = {placeholder}")
         parameters.append(metric)
     if since is not None:
-        clauses.append("records.at >= ?")
+        clauses.append(f"{columns[1]} >= {placeholder}")
         parameters.append(micros(since))
     return " AND ".join(clauses), parameters
 
@@ -279,12 +287,12 @@ StoredRow = tuple[int, str, str, float, str | None]
 def rows(path: Path, *, metric: str | None = None, since: dt.datetime | None = None) -> Rows:
     """(at, metric, canonical labels, value, status), oldest first: what history_csv.write
     takes. The history is opened (or refused) now, before the first row is asked for."""
-    where, parameters = _where(metric, since)
+    condition, parameters = where(metric, since)
     connection = store.connect(path, create=False)
     try:
         cursor = connection.execute(
             "SELECT records.at, series.metric, series.labels, records.value, records.status "
-            f"FROM records JOIN series ON series.id = records.series WHERE {where} "
+            f"FROM records JOIN series ON series.id = records.series WHERE {condition} "
             "ORDER BY records.at, series.metric, series.labels",
             parameters,
         )
@@ -296,11 +304,12 @@ def rows(path: Path, *, metric: str | None = None, since: dt.datetime | None = N
 
 def count(path: Path, *, metric: str | None = None, since: dt.datetime | None = None) -> int:
     """How many records `rows` would give."""
-    where, parameters = _where(metric, since)
+    condition, parameters = where(metric, since)
     connection = store.connect(path, create=False)
     try:
         found: int = connection.execute(
-            f"SELECT count(*) FROM records JOIN series ON series.id = records.series WHERE {where}",
+            "SELECT count(*) FROM records JOIN series ON series.id = records.series "
+            f"WHERE {condition}",
             parameters,
         ).fetchone()[0]
     except sqlite3.Error as error:
@@ -377,7 +386,7 @@ def series(
 
     SQLite counts and orders the records; only the sample becomes Python objects, so memory
     stays flat whatever the size of the history."""
-    where, parameters = _where(metric, since)
+    condition, parameters = where(metric, since)
     connection = store.connect(path, create=False)
     try:
         connection.execute("BEGIN")  # one snapshot: a check recorded meanwhile is not half seen
@@ -385,7 +394,7 @@ def series(
             (name, json.loads(labels), series_id, count)
             for series_id, name, labels, count in connection.execute(
                 "SELECT series.id, series.metric, series.labels, count(*) FROM records "
-                f"JOIN series ON series.id = records.series WHERE {where} GROUP BY series.id",
+                f"JOIN series ON series.id = records.series WHERE {condition} GROUP BY series.id",
                 parameters,
             )
         ]

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from capplan import history_csv
 from capplan.errors import CapplanError, ConfigError, InputError, ServerError
-from capplan.history import Pruned, Series, StoredRow, evenly
+from capplan.history import Pruned, Series, StoredRow, evenly, where
 from capplan.history_csv import CLOCK_SKEW, UTC, canonical_labels, from_micros, micros
 from capplan.history_store import Imported
-from capplan.metrics import METRICS, Metric, label_text
+from capplan.metrics import Metric, label_text
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,10 +73,10 @@ class PostgresHistory:
     def series(
         self, *, most: int, metric: str | None = None, since: dt.datetime | None = None
     ) -> Iterator[Series]:
-        where, parameters = _where(metric, since)
+        condition, parameters = where(metric, since, columns=("metric", "at"), placeholder="%s")
         with connect(self.target) as connection:
             found = connection.execute(
-                f"SELECT metric, labels, count(*) FROM capplan_records WHERE {where} "
+                f"SELECT metric, labels, count(*) FROM capplan_records WHERE {condition} "
                 "GROUP BY metric, labels",
                 parameters,
             ).fetchall()
@@ -88,7 +88,7 @@ class PostgresHistory:
                 rows = connection.execute(
                     "SELECT at, value FROM (SELECT at, value, "
                     "row_number() OVER (ORDER BY at) - 1 AS i FROM capplan_records "
-                    f"WHERE metric = %s AND labels = %s AND {where}) numbered "
+                    f"WHERE metric = %s AND labels = %s AND {condition}) numbered "
                     "WHERE i = ANY(%s) ORDER BY at",
                     [name, labels, *parameters, keep],
                 ).fetchall()
@@ -174,19 +174,6 @@ def _ensure_schema(connection: psycopg.Connection[Any], target: Database) -> Non
             if newer
             else f"holds a capplan_schema of version {versions}, not {SCHEMA_VERSION}",
         )
-
-
-def _where(metric: str | None, since: dt.datetime | None) -> tuple[str, list[object]]:
-    if metric is not None and metric not in METRICS:
-        raise InputError("metric", metric, f"expected one of {', '.join(METRICS)}")
-    clauses, parameters = ["true"], list[object]()
-    if metric is not None:
-        clauses.append("metric = %s")
-        parameters.append(metric)
-    if since is not None:
-        clauses.append("at >= %s")
-        parameters.append(micros(since))
-    return " AND ".join(clauses), parameters
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -349,10 +336,10 @@ def count(
     source: PostgresHistory, *, metric: str | None = None, since: dt.datetime | None = None
 ) -> int:
     """How many records `rows` gives."""
-    where, parameters = _where(metric, since)
+    condition, parameters = where(metric, since, columns=("metric", "at"), placeholder="%s")
     with connect(source.target) as connection:
         found = connection.execute(
-            f"SELECT count(*) FROM capplan_records WHERE {where}", parameters
+            f"SELECT count(*) FROM capplan_records WHERE {condition}", parameters
         ).fetchone()
     return int(found[0]) if found else 0
 
@@ -361,7 +348,7 @@ def rows(
     source: PostgresHistory, *, metric: str | None = None, since: dt.datetime | None = None
 ) -> Iterator[StoredRow]:
     """(at, metric, labels, value, status), oldest first, streamed by a server-side cursor."""
-    where, parameters = _where(metric, since)
+    condition, parameters = where(metric, since, columns=("metric", "at"), placeholder="%s")
     with (
         connect(source.target) as connection,
         connection.transaction(),
@@ -370,7 +357,7 @@ def rows(
         cursor.itersize = 10_000
         cursor.execute(
             "SELECT at, metric, labels, value, status FROM capplan_records "
-            f"WHERE {where} ORDER BY at, metric, labels",
+            f"WHERE {condition} ORDER BY at, metric, labels",
             parameters,
         )
         for at, name, labels, value, status in cursor:

@@ -13,6 +13,7 @@ from typer.core import TyperCommand
 from capplan.cli import check_failure
 from capplan.cli.frame import ON_FAILURE, app
 from capplan.cli.options import (
+    AllowPrivilegedRoleOption,
     Config,
     HistoryOption,
     Output,
@@ -257,16 +258,7 @@ def check(
             show_default=False,
         ),
     ] = None,
-    allow_privileged_role: Annotated[
-        bool,
-        typer.Option(
-            "--allow-privileged-role",
-            help="Run --db-probe and the business queries even when the PostgreSQL role is a "
-            "superuser or a member of pg_write_server_files, pg_execute_server_program or "
-            "pg_signal_backend: state that this is intended. Without it they are refused; "
-            "connect as a monitoring role (granted pg_monitor) instead.",
-        ),
-    ] = False,
+    allow_privileged_role: AllowPrivilegedRoleOption = False,
     exact_counts: Annotated[
         bool,
         typer.Option(

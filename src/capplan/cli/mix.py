@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from capplan.cli.frame import app
-from capplan.cli.options import Config, config_options
+from capplan.cli.options import AllowPrivilegedRoleOption, Config, config_options
 
 
 @app.command()
@@ -36,15 +36,7 @@ def mix(
             show_default=False,
         ),
     ] = None,
-    allow_privileged_role: Annotated[
-        bool,
-        typer.Option(
-            "--allow-privileged-role",
-            help="Run the queries even when the PostgreSQL role is a superuser or a member of "
-            "pg_write_server_files, pg_execute_server_program or pg_signal_backend: state that "
-            "this is intended. Without it they are refused; connect as a monitoring role.",
-        ),
-    ] = False,
+    allow_privileged_role: AllowPrivilegedRoleOption = False,
     output: Annotated[
         Path | None,
         typer.Option(

@@ -231,6 +231,17 @@ def output_options(*formats: Format) -> Callable[[F], F]:
 
 # --- the history ----------------------------------------------------------------------------
 
+AllowPrivilegedRoleOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-privileged-role",
+        help="Run the queries given (check: --db-probe and the business queries; mix: its "
+        "mix_queries) even when the PostgreSQL role is a superuser or a member of "
+        "pg_write_server_files, pg_execute_server_program or pg_signal_backend: state that this "
+        "is intended. Without it they are refused; connect as a monitoring role (granted "
+        "pg_monitor) instead.",
+    ),
+]
 HistoryOption = Annotated[
     str | None,
     typer.Option(
