@@ -219,7 +219,9 @@ def prometheus_server(
             f"--config.file={base / 'prometheus.yml'}",
             f"--storage.tsdb.path={data}",
             "--storage.tsdb.retention.time=10y",
-            "--query.lookback-delta=2h",
+            # the history ends an hour before the hour the tests were collected in: a run that
+            # crosses the next hour reads its latest sample up to two hours and more later
+            "--query.lookback-delta=3h",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
         stdout=subprocess.DEVNULL,
